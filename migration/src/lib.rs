@@ -1,0 +1,15 @@
+//! Database migrations, portable across PostgreSQL and SQLite.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_users;
+
+/// Applies the migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_create_users::Migration)]
+    }
+}

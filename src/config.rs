@@ -1,0 +1,166 @@
+//! Command line and environment configuration.
+//!
+//! Every option is a flag and an environment variable, so the same binary runs from a shell,
+//! a container or a test harness without a config file.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The smallest HS256 secret accepted: shorter keys are brute-forceable.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Command line of the `event-manager` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "event-manager",
+    version,
+    about = "REST backend for events, users and attendees"
+)]
+pub struct Cli {
+    /// Options shared by every subcommand.
+    #[command(flatten)]
+    pub config: Config,
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands of the binary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an administrator, or promote an existing user with that email.
+    CreateAdmin(CreateAdmin),
+}
+
+/// Arguments of `create-admin`.
+#[derive(Debug, Args)]
+pub struct CreateAdmin {
+    /// Email of the administrator.
+    #[arg(long, env = "ADMIN_EMAIL")]
+    pub email: String,
+    /// Password (8 to 128 characters); ignored when the user already exists.
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// Full name; ignored when the user already exists.
+    #[arg(long, env = "ADMIN_FULL_NAME")]
+    pub full_name: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Runtime configuration.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database URL: `postgres://...` or `sqlite://path?mode=rwc`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://event-manager.db?mode=rwc"
+    )]
+    pub database_url: String,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8000")]
+    pub bind_addr: SocketAddr,
+
+    /// HS256 signing secret (at least 32 bytes). Unset: a random per-process secret.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub token_ttl_seconds: u64,
+
+    /// Maximum number of pooled database connections.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+
+    /// Seconds to wait for a pooled database connection before answering 503.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub db_acquire_timeout_seconds: u64,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 65536,
+          value_parser = clap::value_parser!(u64).range(1..=67_108_864))]
+    pub max_body_bytes: u64,
+
+    /// Origins allowed by CORS, comma separated; empty: no cross-origin access.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', num_args = 0..)]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+
+    /// Apply pending migrations when `serve` starts.
+    #[arg(long, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_migrate: bool,
+
+    /// Argon2id memory cost in KiB (OWASP's minimum is 19456).
+    #[arg(long, env = "ARGON2_MEMORY_KIB", default_value_t = 19456,
+          value_parser = clap::value_parser!(u32).range(8..=4_194_304))]
+    pub argon2_memory_kib: u32,
+
+    /// Argon2id iterations.
+    #[arg(long, env = "ARGON2_ITERATIONS", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub argon2_iterations: u32,
+}
+
+/// A configuration value that parses but cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The JWT secret is too short to be safe.
+    #[error("invalid value for JWT_SECRET: it must be at least {MIN_JWT_SECRET_BYTES} bytes long")]
+    JwtSecretTooShort,
+    /// A CORS origin that is not an absolute http(s) origin.
+    #[error(
+        "invalid value for CORS_ALLOWED_ORIGINS: {0:?} is not an origin such as https://app.example.com"
+    )]
+    BadCorsOrigin(String),
+}
+
+impl Config {
+    /// Checks the rules clap cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(secret) = &self.jwt_secret
+            && secret.len() < MIN_JWT_SECRET_BYTES
+        {
+            return Err(ConfigError::JwtSecretTooShort);
+        }
+        for origin in &self.cors_allowed_origins {
+            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.trim_end_matches('/').contains(char::is_whitespace);
+            if !ok {
+                return Err(ConfigError::BadCorsOrigin(origin.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// A configuration for tests and embedding: defaults plus the given database URL.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        let mut cli = Cli::parse_from(["event-manager"]);
+        cli.config.database_url = database_url.into();
+        cli.config
+    }
+}

@@ -1,0 +1,3 @@
+//! SeaORM entities: the shape of the tables, nothing more.
+
+pub mod user;

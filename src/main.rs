@@ -1,0 +1,121 @@
+//! The `event-manager` binary: parse configuration, set up logs, connect, then serve,
+//! migrate or create an administrator.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use event_manager::{
+    AppState, build_app,
+    config::{Cli, Command},
+    db,
+    model::UserCreate,
+    telemetry,
+};
+use poem::{Server, listener::TcpListener};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // One line naming the option, not a usage screen.
+            let rendered = e.to_string();
+            eprintln!("{}", rendered.lines().next().unwrap_or("invalid arguments"));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    if let Err(e) = cli.config.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = telemetry::init(cli.config.log_format, &cli.config.log_filter) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = ?e, "fatal");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    let db = db::connect(&config).await?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            db::migrate(&db).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::CreateAdmin(args) => {
+            db::migrate(&db).await?;
+            let state = AppState::new(config, db)?;
+            let input = UserCreate {
+                email: args.email,
+                password: args.password,
+                full_name: args.full_name,
+            };
+            let (user, created) = state
+                .users
+                .create_admin(input)
+                .await
+                .map_err(|e| anyhow::anyhow!(describe_service_error(e)))?;
+            println!(
+                "{} administrator {} ({})",
+                if created { "created" } else { "promoted" },
+                user.email,
+                user.id
+            );
+            Ok(())
+        }
+        Command::Serve => {
+            if config.auto_migrate {
+                db::migrate(&db).await?;
+            }
+            let bind = config.bind_addr;
+            let state = AppState::new(config, db)?;
+            let app = build_app(state);
+            tracing::info!(%bind, "serving");
+            Server::new(TcpListener::bind(bind))
+                .run_with_graceful_shutdown(
+                    app,
+                    async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    },
+                    Some(std::time::Duration::from_secs(10)),
+                )
+                .await
+                .with_context(|| format!("Failed to serve on {bind}"))
+        }
+    }
+}
+
+/// A readable line for a service error in the CLI.
+fn describe_service_error(e: event_manager::service::Error) -> String {
+    match e {
+        event_manager::service::Error::Validation(errors) => errors
+            .iter()
+            .map(|f| format!("invalid {}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,214 @@
+//! Types shared by every resource: pages, field errors, validation helpers.
+
+use poem_openapi::{
+    Object,
+    types::{ParseFromJSON, ToJSON},
+};
+use serde::Serialize;
+use validator::ValidationError;
+
+/// Default page size of every list.
+pub const DEFAULT_LIMIT: u32 = 20;
+/// Largest page size of every list.
+pub const MAX_LIMIT: u32 = 100;
+
+/// One page of a list.
+#[derive(Debug, Clone, Object)]
+pub struct Page<T: ParseFromJSON + ToJSON + Send + Sync> {
+    /// The items of this page, in the list's stable order.
+    pub items: Vec<T>,
+    /// Number of items matching the filters, over all pages.
+    pub total: u64,
+    /// Page size used.
+    pub limit: u32,
+    /// Number of items skipped.
+    pub offset: u64,
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
+pub struct FieldError {
+    /// The field, as named in the request (`capacity`, `email`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Flattens `validator` errors into `{field, message}` pairs, sorted by field for stable output.
+pub fn field_errors(errors: &validator::ValidationErrors) -> Vec<FieldError> {
+    let mut out: Vec<FieldError> = errors
+        .field_errors()
+        .into_iter()
+        .flat_map(|(field, errs)| {
+            errs.iter().map(move |e| {
+                let message = e
+                    .message
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| describe(e));
+                FieldError::new(field.as_ref(), message)
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.field.cmp(&b.field));
+    out
+}
+
+/// A readable message for a built-in validator failure.
+fn describe(e: &ValidationError) -> String {
+    let param = |name: &str| e.params.get(name).map(|v| v.to_string());
+    match e.code.as_ref() {
+        "email" => "must be a valid email address".into(),
+        "length" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("length must be between {min} and {max} characters"),
+            (None, Some(max)) => format!("length must be at most {max} characters"),
+            (Some(min), None) => format!("length must be at least {min} characters"),
+            _ => "has an invalid length".into(),
+        },
+        "range" => match (param("min"), param("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+            _ => "is out of range".into(),
+        },
+        code => format!("is invalid ({code})"),
+    }
+}
+
+/// Counts characters (not bytes) of the trimmed value, as users count them.
+fn trimmed_chars(value: &str) -> usize {
+    value.trim().chars().count()
+}
+
+/// Refuses control characters (NUL and friends), which PostgreSQL cannot store and no
+/// display wants. `multiline` allows tab, newline and carriage return.
+pub fn check_no_control_chars(value: &str, multiline: bool) -> Result<(), ValidationError> {
+    let bad = value
+        .chars()
+        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')));
+    if bad {
+        let mut e = ValidationError::new("control_characters");
+        e.message = Some("must not contain control characters".into());
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// A single-line text whose trimmed length is within `min..=max` characters.
+pub fn check_single_line(value: &str, min: usize, max: usize) -> Result<(), ValidationError> {
+    check_no_control_chars(value, false)?;
+    let len = trimmed_chars(value);
+    if len < min || len > max {
+        let mut e = ValidationError::new("length");
+        e.message = Some(if min == 1 {
+            format!("must be 1 to {max} characters (surrounding spaces are removed)").into()
+        } else {
+            format!("must be {min} to {max} characters").into()
+        });
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// An instant, written as RFC 3339 in UTC with a `Z` (`2027-03-01T18:00:00Z`); any offset is
+/// accepted on input and converted to UTC. Precision: microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub chrono::DateTime<chrono::Utc>);
+
+impl Timestamp {
+    /// RFC 3339 text with `Z`.
+    pub fn to_rfc3339(&self) -> String {
+        self.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    }
+
+    /// Parses RFC 3339 text with any offset, truncating below microseconds.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| {
+                Timestamp(crate::service::truncate_micros(
+                    t.with_timezone(&chrono::Utc),
+                ))
+            })
+            .map_err(|e| {
+                format!("`{text}` is not an RFC 3339 timestamp such as 2027-03-01T18:00:00Z ({e})")
+            })
+    }
+}
+
+impl From<chrono::DateTime<chrono::Utc>> for Timestamp {
+    fn from(t: chrono::DateTime<chrono::Utc>) -> Self {
+        Timestamp(t)
+    }
+}
+
+impl poem_openapi::types::Type for Timestamp {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "string_date-time".into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        poem_openapi::registry::MetaSchemaRef::Inline(Box::new(
+            poem_openapi::registry::MetaSchema::new_with_format("string", "date-time"),
+        ))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl poem_openapi::types::ToJSON for Timestamp {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.to_rfc3339()))
+    }
+}
+
+impl ParseFromJSON for Timestamp {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        match value {
+            Some(serde_json::Value::String(s)) => {
+                Timestamp::parse(&s).map_err(poem_openapi::types::ParseError::custom)
+            }
+            other => Err(poem_openapi::types::ParseError::expected_type(
+                other.unwrap_or_default(),
+            )),
+        }
+    }
+}
+
+impl poem_openapi::types::ParseFromParameter for Timestamp {
+    fn parse_from_parameter(value: &str) -> poem_openapi::types::ParseResult<Self> {
+        Timestamp::parse(value).map_err(poem_openapi::types::ParseError::custom)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Timestamp::parse(&text).map_err(serde::de::Error::custom)
+    }
+}

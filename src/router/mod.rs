@@ -1,0 +1,71 @@
+//! HTTP layer: poem-openapi operations that authenticate, call one service function and map
+//! its result. No business rule lives here.
+
+pub mod auth;
+pub mod common;
+pub mod health;
+pub mod middleware;
+pub mod payload;
+pub mod users;
+
+use poem::{
+    Endpoint, EndpointExt, Route,
+    http::Method,
+    middleware::{CatchPanic, Cors},
+};
+use poem_openapi::OpenApiService;
+
+use crate::state::AppState;
+
+/// The OpenAPI service with every operation.
+pub fn api_service(state: &AppState) -> OpenApiService<(health::HealthApi, users::UsersApi), ()> {
+    OpenApiService::new(
+        (
+            health::HealthApi {
+                state: state.clone(),
+            },
+            users::UsersApi {
+                state: state.clone(),
+            },
+        ),
+        "event-manager",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "REST API for events, users and attendees. Errors are RFC 9457 problem documents; \
+         PATCH takes RFC 6902 JSON Patch (`application/json-patch+json`).",
+    )
+}
+
+/// The whole application: routes, spec, docs and middleware.
+pub fn build(state: AppState) -> impl Endpoint + use<> {
+    let api = api_service(&state);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let max_body = state.config.max_body_bytes as usize;
+    let origins = state.config.cors_allowed_origins.clone();
+
+    let routes = Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .data(state)
+        .around(move |ep, req| middleware::limit_body(ep, req, max_body));
+    let routes = if origins.is_empty() {
+        routes.boxed()
+    } else {
+        routes
+            .with(
+                Cors::new()
+                    .allow_origins(origins)
+                    .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+                    .allow_headers(["authorization", "content-type", "if-match", "x-request-id"])
+                    .expose_headers(["etag", "location", "x-request-id", "retry-after"])
+                    .max_age(600),
+            )
+            .boxed()
+    };
+    routes
+        .with(CatchPanic::new().with_handler(middleware::panic_response))
+        .around(middleware::request_context)
+}

@@ -1,0 +1,124 @@
+//! Business rules: validation, permissions, status moves. Services own transactions.
+
+pub mod auth;
+pub mod health;
+pub mod patch;
+pub mod users;
+
+use uuid::Uuid;
+
+use crate::{entity::user, model::FieldError, repository};
+
+/// The authenticated caller, as the services see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// User id.
+    pub id: Uuid,
+    /// Role, read from the database on every request (a demotion takes effect at once).
+    pub role: user::Role,
+}
+
+impl Caller {
+    /// Whether the caller is an administrator.
+    pub fn is_admin(&self) -> bool {
+        self.role == user::Role::Admin
+    }
+
+    /// Whether the caller is `user_id` or an administrator.
+    pub fn is_self_or_admin(&self, user_id: Uuid) -> bool {
+        self.id == user_id || self.is_admin()
+    }
+}
+
+/// What a request refused for conflicting with current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// Another account has this email.
+    EmailTaken,
+    /// Any other state conflict; the detail explains it.
+    State,
+}
+
+/// Errors of the service layer; `crate::error` maps each to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Field values break the rules (422).
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// A JSON Patch that cannot be applied, or a read-only path (422).
+    #[error("patch cannot be applied: {0}")]
+    Unprocessable(String),
+    /// The request is malformed in a way the framework could not see (400).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Missing, invalid or expired credentials (401).
+    #[error("not authenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// Wrong email or password; one message for both (401).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Authenticated, but may not do this (403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// No such resource, or one the caller may not see (404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with current state (409).
+    #[error("conflict: {1}")]
+    Conflict(Conflict, String),
+    /// `If-Match` did not match the current version (412).
+    #[error("version mismatch: current version is {current}")]
+    PreconditionFailed {
+        /// The resource's version now.
+        current: i64,
+    },
+    /// The database is unreachable; nothing was done (503).
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A bug or an unexpected failure (500).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Result of a service call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A 409 with a message.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Error::Conflict(Conflict::State, detail.into())
+    }
+}
+
+impl From<repository::Error> for Error {
+    fn from(err: repository::Error) -> Self {
+        match err {
+            // Translated by constraint name: PostgreSQL reports the index name, SQLite the column.
+            repository::Error::UniqueViolation(c)
+                if c.contains("users_email_normalized_key")
+                    || c.contains("users.email_normalized") =>
+            {
+                users::email_taken()
+            }
+            repository::Error::Unavailable(e) => Error::Unavailable(anyhow::Error::new(e)),
+            other => Error::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for Error {
+    fn from(err: sea_orm::DbErr) -> Self {
+        repository::Error::from(err).into()
+    }
+}
+
+/// Current time truncated to microseconds, the precision both backends store.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    truncate_micros(chrono::Utc::now())
+}
+
+/// Truncates to microseconds so that SQLite (nanoseconds) and PostgreSQL (microseconds) agree.
+pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}

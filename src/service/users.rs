@@ -1,0 +1,226 @@
+//! Sign-up, profiles, the admin list, JSON Patch on users, deletion.
+
+use std::sync::Arc;
+
+use json_patch::Patch;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+use validator::Validate;
+
+use super::{
+    Caller, Error, Result,
+    auth::{Passwords, normalize_email},
+    now,
+    patch::{self, Access, Precondition},
+};
+use crate::{
+    entity::user,
+    model::{Page, UserCreate, UserPatchView, UserRead, field_errors},
+    repository::{
+        self,
+        users::{NewUser, UserChanges},
+    },
+};
+
+/// How many times a write without `If-Match` re-reads and retries after losing a race.
+const MAX_WRITE_ATTEMPTS: usize = 5;
+
+/// Users and their profiles.
+#[derive(Clone)]
+pub struct UserService {
+    db: DatabaseConnection,
+    passwords: Arc<Passwords>,
+}
+
+impl UserService {
+    /// The service over a pool.
+    pub fn new(db: DatabaseConnection, passwords: Arc<Passwords>) -> Self {
+        Self { db, passwords }
+    }
+
+    /// Signs up a member.
+    #[tracing::instrument(skip_all)]
+    pub async fn sign_up(&self, input: UserCreate) -> Result<UserRead> {
+        self.create(input, user::Role::Member).await
+    }
+
+    async fn create(&self, input: UserCreate, role: user::Role) -> Result<UserRead> {
+        input
+            .validate()
+            .map_err(|e| Error::Validation(field_errors(&e)))?;
+        let email = input.email.trim().to_owned();
+        let email_normalized = normalize_email(&email);
+        // Cheap pre-check so that a taken email does not cost a hash; the unique index
+        // still decides races.
+        if repository::users::find_by_email(&self.db, &email_normalized)
+            .await?
+            .is_some()
+        {
+            return Err(email_taken());
+        }
+        let password_hash = self.passwords.hash(input.password).await?;
+        let created = repository::users::insert(
+            &self.db,
+            NewUser {
+                id: Uuid::now_v7(),
+                email,
+                email_normalized,
+                full_name: input.full_name.trim().to_owned(),
+                password_hash,
+                role,
+                now: now(),
+            },
+        )
+        .await?;
+        Ok(created.into())
+    }
+
+    /// Creates an administrator, or promotes the existing user with this email. Returns the
+    /// user and whether it was created.
+    pub async fn create_admin(&self, input: UserCreate) -> Result<(UserRead, bool)> {
+        let email_normalized = normalize_email(&input.email);
+        if let Some(promoted) =
+            repository::users::promote_to_admin(&self.db, &email_normalized, now()).await?
+        {
+            return Ok((promoted.into(), false));
+        }
+        match self.create(input.clone(), user::Role::Admin).await {
+            Ok(created) => Ok((created, true)),
+            // Created by someone else meanwhile: promote that one.
+            Err(Error::Conflict(super::Conflict::EmailTaken, _)) => {
+                let promoted =
+                    repository::users::promote_to_admin(&self.db, &email_normalized, now())
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("user vanished while being promoted"))?;
+                Ok((promoted.into(), false))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The caller's own record.
+    pub async fn me(&self, caller: &Caller) -> Result<UserRead> {
+        self.get(caller, caller.id).await
+    }
+
+    /// A user the caller may see: themself, or anyone for an admin.
+    pub async fn get(&self, caller: &Caller, id: Uuid) -> Result<UserRead> {
+        Ok(self.visible(caller, id).await?.into())
+    }
+
+    async fn visible(&self, caller: &Caller, id: Uuid) -> Result<user::Model> {
+        // Others' accounts are not even acknowledged to exist.
+        if !caller.is_self_or_admin(id) {
+            return Err(Error::NotFound("user"));
+        }
+        repository::users::find_by_id(&self.db, id)
+            .await?
+            .ok_or(Error::NotFound("user"))
+    }
+
+    /// Admin list, filtered by `q` on email or name.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        q: Option<String>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Page<UserRead>> {
+        if !caller.is_admin() {
+            return Err(Error::Forbidden(
+                "only administrators may list users".into(),
+            ));
+        }
+        let q = q.map(|q| q.trim().to_owned());
+        let (items, total) =
+            repository::users::list(&self.db, q.as_deref(), limit as u64, offset).await?;
+        Ok(Page {
+            items: items.into_iter().map(UserRead::from).collect(),
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    /// Applies a JSON Patch to a user: self or admin; `/role` by admins only.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn patch(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        ops: &Patch,
+        precondition: Option<&Precondition>,
+    ) -> Result<UserRead> {
+        let access = |member: &str| match member {
+            "email" | "full_name" | "password" => Access::Writable,
+            "role" if caller.is_admin() => Access::Writable,
+            "role" => Access::Forbidden,
+            _ => Access::ReadOnly,
+        };
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self.visible(caller, id).await?;
+            Precondition::check(precondition, current.version)?;
+            let before = UserPatchView::from(&current);
+            let after = patch::apply(&before, ops, access)?;
+            if after == before {
+                return Ok(current.into());
+            }
+            let email = (after.email != before.email).then(|| {
+                let email = after.email.trim().to_owned();
+                let normalized = normalize_email(&email);
+                (email, normalized)
+            });
+            let password_hash = match after.password {
+                Some(password) => Some(self.passwords.hash(password).await?),
+                None => None,
+            };
+            let changes = UserChanges {
+                email,
+                full_name: (after.full_name != before.full_name)
+                    .then(|| after.full_name.trim().to_owned()),
+                password_hash,
+                role: (after.role != before.role).then(|| after.role.into()),
+                now: now(),
+            };
+            if let Some(updated) =
+                repository::users::update_if_version(&self.db, id, current.version, changes).await?
+            {
+                return Ok(updated.into());
+            }
+            // Lost a race: with If-Match that is a failed precondition, else re-read and retry.
+            if precondition.is_some() {
+                let latest = self.visible(caller, id).await?;
+                return Err(Error::PreconditionFailed {
+                    current: latest.version,
+                });
+            }
+        }
+        Err(Error::conflict(
+            "the user is being changed concurrently; try again",
+        ))
+    }
+
+    /// Deletes a user: self or admin.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        precondition: Option<&Precondition>,
+    ) -> Result<()> {
+        let current = self.visible(caller, id).await?;
+        Precondition::check(precondition, current.version)?;
+        if !repository::users::delete(&self.db, id).await? {
+            return Err(Error::NotFound("user"));
+        }
+        Ok(())
+    }
+}
+
+/// The 409 for a sign-up or email change onto an existing account.
+pub(crate) fn email_taken() -> Error {
+    Error::Conflict(
+        super::Conflict::EmailTaken,
+        "a user with this email already exists".into(),
+    )
+}

@@ -1,0 +1,56 @@
+//! Shared application state: the pool and the services built on it.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    config::Config,
+    service::{
+        auth::{AuthService, Passwords, Tokens},
+        health::HealthService,
+        users::UserService,
+    },
+};
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Configuration the process started with.
+    pub config: Arc<Config>,
+    /// Authentication and tokens.
+    pub auth: AuthService,
+    /// Users.
+    pub users: UserService,
+    /// Readiness.
+    pub health: HealthService,
+}
+
+impl AppState {
+    /// Builds the services. Without `JWT_SECRET`, tokens are signed with a random
+    /// per-process secret (and do not survive a restart).
+    pub fn new(config: Config, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                tracing::warn!(
+                    "JWT_SECRET is not set: using a random secret; tokens will not survive a restart \
+                     and will not be accepted by other instances"
+                );
+                let random: [u8; 64] = rand::random();
+                random.to_vec()
+            }
+        };
+        let tokens = Arc::new(Tokens::new(&secret, config.token_ttl_seconds));
+        let passwords = Arc::new(Passwords::new(
+            config.argon2_memory_kib,
+            config.argon2_iterations,
+        )?);
+        Ok(Self {
+            auth: AuthService::new(db.clone(), passwords.clone(), tokens),
+            users: UserService::new(db.clone(), passwords),
+            health: HealthService::new(db),
+            config: Arc::new(config),
+        })
+    }
+}
