@@ -7,7 +7,9 @@ use sea_orm::DatabaseConnection;
 use crate::{
     config::Config,
     service::{
+        attendees::AttendeeService,
         auth::{AuthService, Passwords, Tokens},
+        events::EventService,
         health::HealthService,
         users::UserService,
     },
@@ -22,6 +24,10 @@ pub struct AppState {
     pub auth: AuthService,
     /// Users.
     pub users: UserService,
+    /// Events.
+    pub events: EventService,
+    /// Registrations.
+    pub attendees: AttendeeService,
     /// Readiness.
     pub health: HealthService,
 }
@@ -49,6 +55,8 @@ impl AppState {
         Ok(Self {
             auth: AuthService::new(db.clone(), passwords.clone(), tokens),
             users: UserService::new(db.clone(), passwords),
+            events: EventService::new(db.clone()),
+            attendees: AttendeeService::new(db.clone()),
             health: HealthService::new(db),
             config: Arc::new(config),
         })

@@ -1,3 +1,5 @@
 //! SeaORM entities: the shape of the tables, nothing more.
 
+pub mod attendee;
+pub mod event;
 pub mod user;

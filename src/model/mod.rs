@@ -1,7 +1,11 @@
 //! Request and response types of the HTTP API. Doc comments here become the OpenAPI spec.
 
+pub mod attendee;
 pub mod common;
+pub mod event;
 pub mod user;
 
+pub use attendee::*;
 pub use common::*;
+pub use event::*;
 pub use user::*;

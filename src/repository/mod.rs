@@ -1,6 +1,8 @@
 //! SeaORM queries. Functions take `&impl ConnectionTrait` and never begin or commit:
 //! the service that calls them owns the transaction.
 
+pub mod attendees;
+pub mod events;
 pub mod users;
 
 use sea_orm::{DbErr, RuntimeErr, SqlErr};

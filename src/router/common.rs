@@ -11,6 +11,10 @@ pub enum ApiTags {
     Users,
     /// Access tokens.
     Auth,
+    /// Events and their lifecycle.
+    Events,
+    /// Registrations, the waitlist and check-in.
+    Attendees,
     /// Liveness and readiness probes.
     Health,
 }

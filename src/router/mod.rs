@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod common;
+pub mod events;
 pub mod health;
 pub mod middleware;
 pub mod payload;
@@ -18,13 +19,18 @@ use poem_openapi::OpenApiService;
 use crate::state::AppState;
 
 /// The OpenAPI service with every operation.
-pub fn api_service(state: &AppState) -> OpenApiService<(health::HealthApi, users::UsersApi), ()> {
+pub fn api_service(
+    state: &AppState,
+) -> OpenApiService<(health::HealthApi, users::UsersApi, events::EventsApi), ()> {
     OpenApiService::new(
         (
             health::HealthApi {
                 state: state.clone(),
             },
             users::UsersApi {
+                state: state.clone(),
+            },
+            events::EventsApi {
                 state: state.clone(),
             },
         ),

@@ -1,10 +1,16 @@
 //! Business rules: validation, permissions, status moves. Services own transactions.
 
+pub mod attendees;
 pub mod auth;
+pub mod events;
 pub mod health;
 pub mod patch;
 pub mod users;
 
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::{entity::user, model::FieldError, repository};
@@ -121,4 +127,32 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     use chrono::SubsecRound;
     t.trunc_subsecs(6)
+}
+
+/// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken at
+/// once, so a transaction that reads before it writes cannot fail on lock upgrade with
+/// "database is locked"; writers queue on the busy timeout instead.
+pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?)
+}
+
+/// Commits `txn` when `result` is a success, rolls it back otherwise.
+pub(crate) async fn finish<T>(txn: DatabaseTransaction, result: Result<T>) -> Result<T> {
+    match result {
+        Ok(value) => {
+            txn.commit().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) = txn.rollback().await {
+                tracing::warn!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
+    }
 }

@@ -8,9 +8,9 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::{
-    Caller, Error, Result,
+    Caller, Error, Result, attendees,
     auth::{Passwords, normalize_email},
-    now,
+    begin_write, finish, now,
     patch::{self, Access, Precondition},
 };
 use crate::{
@@ -200,7 +200,8 @@ impl UserService {
         ))
     }
 
-    /// Deletes a user: self or admin.
+    /// Deletes a user (self or admin): cancels their registrations, promoting waitlists,
+    /// and removes the events they organize; 409 while they organize a live published event.
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     pub async fn delete(
         &self,
@@ -210,10 +211,22 @@ impl UserService {
     ) -> Result<()> {
         let current = self.visible(caller, id).await?;
         Precondition::check(precondition, current.version)?;
-        if !repository::users::delete(&self.db, id).await? {
-            return Err(Error::NotFound("user"));
+        let txn = begin_write(&self.db).await?;
+        let result = async {
+            let now = now();
+            if repository::events::organizes_live_event(&txn, id, now).await? {
+                return Err(Error::conflict(
+                    "the user organizes a published event that has not ended; cancel or complete it first",
+                ));
+            }
+            attendees::cancel_all_for_user(&txn, id, now).await?;
+            if !repository::users::delete(&txn, id).await? {
+                return Err(Error::NotFound("user"));
+            }
+            Ok(())
         }
-        Ok(())
+        .await;
+        finish(txn, result).await
     }
 }
 

@@ -1,0 +1,140 @@
+//! Attendees (registrations).
+
+use poem_openapi::{Enum, Object};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use validator::Validate;
+
+use super::{common::Timestamp, event::EventSummary};
+use crate::entity::attendee;
+
+/// State of a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum AttendeeStatus {
+    /// Holds a seat.
+    Confirmed,
+    /// Queued for a seat.
+    Waitlisted,
+    /// Gave up or was removed.
+    Cancelled,
+    /// Arrived.
+    CheckedIn,
+}
+
+impl From<attendee::AttendeeStatus> for AttendeeStatus {
+    fn from(s: attendee::AttendeeStatus) -> Self {
+        match s {
+            attendee::AttendeeStatus::Confirmed => AttendeeStatus::Confirmed,
+            attendee::AttendeeStatus::Waitlisted => AttendeeStatus::Waitlisted,
+            attendee::AttendeeStatus::Cancelled => AttendeeStatus::Cancelled,
+            attendee::AttendeeStatus::CheckedIn => AttendeeStatus::CheckedIn,
+        }
+    }
+}
+
+impl From<AttendeeStatus> for attendee::AttendeeStatus {
+    fn from(s: AttendeeStatus) -> Self {
+        match s {
+            AttendeeStatus::Confirmed => attendee::AttendeeStatus::Confirmed,
+            AttendeeStatus::Waitlisted => attendee::AttendeeStatus::Waitlisted,
+            AttendeeStatus::Cancelled => attendee::AttendeeStatus::Cancelled,
+            AttendeeStatus::CheckedIn => attendee::AttendeeStatus::CheckedIn,
+        }
+    }
+}
+
+/// Registration request: empty to register the caller, or another user (organizer/admin).
+#[derive(Debug, Clone, Default, Object, Deserialize)]
+pub struct AttendeeCreate {
+    /// The user to register; the caller when absent.
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
+}
+
+/// A registration as the API shows it.
+#[derive(Debug, Clone, Object)]
+pub struct AttendeeRead {
+    /// Identifier (UUIDv7).
+    pub id: Uuid,
+    /// The event.
+    pub event_id: Uuid,
+    /// The registered user.
+    pub user_id: Uuid,
+    /// Status.
+    pub status: AttendeeStatus,
+    /// 1-based place in the queue while waitlisted; null otherwise.
+    #[oai(nullable)]
+    pub waitlist_position: Option<i64>,
+    /// Time of the latest registration (UTC).
+    pub registered_at: Timestamp,
+    /// Last change (UTC).
+    pub updated_at: Timestamp,
+    /// +1 on every change; also the `ETag`.
+    pub version: i64,
+}
+
+impl From<attendee::Model> for AttendeeRead {
+    fn from(m: attendee::Model) -> Self {
+        Self {
+            id: m.id,
+            event_id: m.event_id,
+            user_id: m.user_id,
+            status: m.status.into(),
+            waitlist_position: m.waitlist_position.map(i64::from),
+            registered_at: m.registered_at.into(),
+            updated_at: m.updated_at.into(),
+            version: m.version,
+        }
+    }
+}
+
+/// One of the caller's registrations, with its event.
+#[derive(Debug, Clone, Object)]
+pub struct Registration {
+    /// Identifier of the attendee record.
+    pub id: Uuid,
+    /// The event.
+    pub event_id: Uuid,
+    /// The caller.
+    pub user_id: Uuid,
+    /// Status.
+    pub status: AttendeeStatus,
+    /// 1-based place in the queue while waitlisted; null otherwise.
+    #[oai(nullable)]
+    pub waitlist_position: Option<i64>,
+    /// Time of the latest registration (UTC).
+    pub registered_at: Timestamp,
+    /// Last change (UTC).
+    pub updated_at: Timestamp,
+    /// +1 on every change.
+    pub version: i64,
+    /// The event, in short.
+    pub event: EventSummary,
+}
+
+impl Registration {
+    /// Joins a record with its event summary.
+    pub fn new(a: AttendeeRead, event: EventSummary) -> Self {
+        Self {
+            id: a.id,
+            event_id: a.event_id,
+            user_id: a.user_id,
+            status: a.status,
+            waitlist_position: a.waitlist_position,
+            registered_at: a.registered_at,
+            updated_at: a.updated_at,
+            version: a.version,
+            event,
+        }
+    }
+}
+
+/// The writable fields of an attendee, as JSON Patch sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct AttendeePatchView {
+    /// Status.
+    pub status: AttendeeStatus,
+}

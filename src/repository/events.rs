@@ -1,0 +1,292 @@
+//! Queries on `events`, including the atomic seat counters.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+};
+use uuid::Uuid;
+
+use super::{Result, users::contains_pattern};
+use crate::{
+    entity::event::{self, Entity as Events, EventStatus},
+    model::{EventFilter, EventSort},
+};
+
+type Now = chrono::DateTime<chrono::Utc>;
+
+/// An event to insert.
+pub struct NewEvent {
+    /// Id (UUIDv7).
+    pub id: Uuid,
+    /// Trimmed title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Location.
+    pub location: String,
+    /// Start.
+    pub starts_at: Now,
+    /// End.
+    pub ends_at: Now,
+    /// Seats or unlimited.
+    pub capacity: Option<i32>,
+    /// Waitlist switch.
+    pub waitlist_enabled: bool,
+    /// Initial status.
+    pub status: EventStatus,
+    /// Organizer.
+    pub organizer_id: Uuid,
+    /// Creation time.
+    pub now: Now,
+}
+
+/// Inserts an event with no attendees and version 1.
+pub async fn insert(db: &impl ConnectionTrait, new: NewEvent) -> Result<event::Model> {
+    let model = event::ActiveModel {
+        id: Set(new.id),
+        title: Set(new.title),
+        description: Set(new.description),
+        location: Set(new.location),
+        starts_at: Set(new.starts_at),
+        ends_at: Set(new.ends_at),
+        capacity: Set(new.capacity),
+        waitlist_enabled: Set(new.waitlist_enabled),
+        status: Set(new.status),
+        organizer_id: Set(new.organizer_id),
+        confirmed_count: Set(0),
+        waitlist_count: Set(0),
+        created_at: Set(new.now),
+        updated_at: Set(new.now),
+        version: Set(1),
+    };
+    Ok(model.insert(db).await?)
+}
+
+/// The event with this id.
+pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<event::Model>> {
+    Ok(Events::find_by_id(id).one(db).await?)
+}
+
+/// The event with this id, locked until the transaction ends (`FOR UPDATE` on PostgreSQL;
+/// SQLite's write transactions are already exclusive).
+pub async fn find_for_update(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<event::Model>> {
+    Ok(Events::find_by_id(id).lock_exclusive().one(db).await?)
+}
+
+/// Who is looking at the list.
+#[derive(Debug, Clone, Copy)]
+pub enum Visibility {
+    /// Administrators see everything.
+    All,
+    /// Everyone else sees non-drafts, plus their own drafts when signed in.
+    Public {
+        /// The signed-in caller, if any.
+        viewer: Option<Uuid>,
+    },
+}
+
+/// A page of events matching `filter` as `visibility` allows, and the number of matches.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    visibility: Visibility,
+    filter: &EventFilter,
+    limit: u64,
+    offset: u64,
+) -> Result<(Vec<event::Model>, u64)> {
+    let mut cond = Condition::all();
+    if let Visibility::Public { viewer } = visibility {
+        let mut visible = Condition::any().add(event::Column::Status.ne(EventStatus::Draft));
+        if let Some(viewer) = viewer {
+            visible = visible.add(event::Column::OrganizerId.eq(viewer));
+        }
+        cond = cond.add(visible);
+    }
+    if let Some(status) = filter.status {
+        cond = cond.add(event::Column::Status.eq(EventStatus::from(status)));
+    }
+    if let Some(organizer) = filter.organizer_id {
+        cond = cond.add(event::Column::OrganizerId.eq(organizer));
+    }
+    if let Some(after) = filter.starts_after {
+        cond = cond.add(event::Column::StartsAt.gte(after.0));
+    }
+    if let Some(before) = filter.starts_before {
+        cond = cond.add(event::Column::StartsAt.lt(before.0));
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = contains_pattern(&q.to_lowercase());
+        cond = cond.add(
+            Condition::any()
+                .add(
+                    Expr::expr(Func::lower(Expr::col(event::Column::Title)))
+                        .like(LikeExpr::new(pattern.clone()).escape('\\')),
+                )
+                .add(
+                    Expr::expr(Func::lower(Expr::col(event::Column::Description)))
+                        .like(LikeExpr::new(pattern).escape('\\')),
+                ),
+        );
+    }
+    let query = Events::find().filter(cond);
+    let total = query.clone().count(db).await?;
+    let query = match filter.sort {
+        EventSort::StartsAt => query.order_by_asc(event::Column::StartsAt),
+        EventSort::StartsAtDesc => query.order_by_desc(event::Column::StartsAt),
+        EventSort::CreatedAt => query.order_by_asc(event::Column::CreatedAt),
+        EventSort::CreatedAtDesc => query.order_by_desc(event::Column::CreatedAt),
+        EventSort::Title => query.order_by_asc(event::Column::Title),
+    };
+    let items = query
+        .order_by_asc(event::Column::Id)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await?;
+    Ok((items, total))
+}
+
+/// New values of an event's own fields.
+pub struct EventChanges {
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Location.
+    pub location: String,
+    /// Start.
+    pub starts_at: Now,
+    /// End.
+    pub ends_at: Now,
+    /// Seats.
+    pub capacity: Option<i32>,
+    /// Waitlist switch.
+    pub waitlist_enabled: bool,
+    /// Status.
+    pub status: EventStatus,
+    /// Time of the change.
+    pub now: Now,
+}
+
+/// Writes an event's own fields and bumps its version. The caller holds the row lock.
+pub async fn update_fields(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    c: EventChanges,
+) -> Result<Option<event::Model>> {
+    let rows = Events::update_many()
+        .col_expr(event::Column::Title, Expr::value(c.title))
+        .col_expr(event::Column::Description, Expr::value(c.description))
+        .col_expr(event::Column::Location, Expr::value(c.location))
+        .col_expr(event::Column::StartsAt, Expr::value(c.starts_at))
+        .col_expr(event::Column::EndsAt, Expr::value(c.ends_at))
+        .col_expr(event::Column::Capacity, Expr::value(c.capacity))
+        .col_expr(
+            event::Column::WaitlistEnabled,
+            Expr::value(c.waitlist_enabled),
+        )
+        .col_expr(event::Column::Status, Expr::value(c.status))
+        .col_expr(event::Column::UpdatedAt, Expr::value(c.now))
+        .col_expr(
+            event::Column::Version,
+            Expr::col(event::Column::Version).add(1),
+        )
+        .filter(event::Column::Id.eq(id))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.into_iter().next())
+}
+
+/// Condition under which an event accepts registrations at `now`.
+fn open_for_registration(id: Uuid, now: Now) -> Condition {
+    Condition::all()
+        .add(event::Column::Id.eq(id))
+        .add(event::Column::Status.eq(EventStatus::Published))
+        .add(event::Column::EndsAt.gt(now))
+}
+
+/// Takes a seat if one is free: one conditional UPDATE, so two registrations can never both
+/// take the last seat. Returns the event after the change, or `None` when no seat was free
+/// (or the event does not accept registrations).
+pub async fn take_seat(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: Now,
+) -> Result<Option<event::Model>> {
+    let rows =
+        Events::update_many()
+            .col_expr(
+                event::Column::ConfirmedCount,
+                Expr::col(event::Column::ConfirmedCount).add(1),
+            )
+            .filter(open_for_registration(id, now))
+            .filter(Condition::any().add(event::Column::Capacity.is_null()).add(
+                Expr::col(event::Column::ConfirmedCount).lt(Expr::col(event::Column::Capacity)),
+            ))
+            .exec_with_returning(db)
+            .await?;
+    Ok(rows.into_iter().next())
+}
+
+/// Joins the waitlist of a full event that has one: the new `waitlist_count` is the new
+/// attendee's position. `None` when the event is not full, has no waitlist or is closed.
+pub async fn join_waitlist(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: Now,
+) -> Result<Option<event::Model>> {
+    let rows = Events::update_many()
+        .col_expr(
+            event::Column::WaitlistCount,
+            Expr::col(event::Column::WaitlistCount).add(1),
+        )
+        .filter(open_for_registration(id, now))
+        .filter(event::Column::WaitlistEnabled.eq(true))
+        .filter(event::Column::Capacity.is_not_null())
+        .filter(Expr::col(event::Column::ConfirmedCount).gte(Expr::col(event::Column::Capacity)))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.into_iter().next())
+}
+
+/// Adds to the counters of an event (negative to remove). The caller holds the row lock.
+pub async fn adjust_counts(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    confirmed_delta: i32,
+    waitlist_delta: i32,
+) -> Result<Option<event::Model>> {
+    let rows = Events::update_many()
+        .col_expr(
+            event::Column::ConfirmedCount,
+            Expr::col(event::Column::ConfirmedCount).add(confirmed_delta),
+        )
+        .col_expr(
+            event::Column::WaitlistCount,
+            Expr::col(event::Column::WaitlistCount).add(waitlist_delta),
+        )
+        .filter(event::Column::Id.eq(id))
+        .exec_with_returning(db)
+        .await?;
+    Ok(rows.into_iter().next())
+}
+
+/// Whether the user organizes a published event that has not ended.
+pub async fn organizes_live_event(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: Now,
+) -> Result<bool> {
+    let count = Events::find()
+        .filter(event::Column::OrganizerId.eq(user_id))
+        .filter(event::Column::Status.eq(EventStatus::Published))
+        .filter(event::Column::EndsAt.gt(now))
+        .count(db)
+        .await?;
+    Ok(count > 0)
+}
+
+/// Deletes an event (its attendees go with it); whether a row went.
+pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> Result<bool> {
+    Ok(Events::delete_by_id(id).exec(db).await?.rows_affected > 0)
+}

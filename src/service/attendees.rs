@@ -1,0 +1,418 @@
+//! Registrations: seats, the waitlist queue, check-in and cancellation.
+//!
+//! Every change to an event's attendance starts by writing (or locking) the event row, so
+//! the row is the per-event lock on PostgreSQL, and SQLite's `BEGIN IMMEDIATE` serialises
+//! writers anyway. A free seat is taken by one conditional UPDATE
+//! (`... WHERE capacity IS NULL OR confirmed_count < capacity`), backed by a CHECK constraint.
+
+use json_patch::Patch;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use uuid::Uuid;
+
+use super::{
+    Caller, Error, Result, begin_write,
+    events::{can_manage, can_see, visible_for_update},
+    finish, now,
+    patch::{self, Access, Precondition},
+};
+use crate::{
+    entity::{
+        attendee::{self, AttendeeStatus},
+        event::{self, EventStatus},
+    },
+    model::{
+        AttendeeCreate, AttendeePatchView, AttendeeRead, AttendeeStatus as ApiStatus, Page,
+        Registration,
+    },
+    repository,
+};
+
+type Now = chrono::DateTime<chrono::Utc>;
+
+/// How often a registration retries when a seat frees up between its two attempts.
+const MAX_SEAT_ATTEMPTS: usize = 5;
+
+/// Registrations.
+#[derive(Clone)]
+pub struct AttendeeService {
+    db: DatabaseConnection,
+}
+
+impl AttendeeService {
+    /// The service over a pool.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Registers the caller, or (organizer/admin) another user, for a published event.
+    #[tracing::instrument(skip_all, fields(event_id = %event_id))]
+    pub async fn register(
+        &self,
+        caller: &Caller,
+        event_id: Uuid,
+        input: AttendeeCreate,
+    ) -> Result<AttendeeRead> {
+        let user_id = input.user_id.unwrap_or(caller.id);
+        if user_id != caller.id {
+            // Checked before any write; the common self-registration skips this read.
+            match repository::events::find_by_id(&self.db, event_id).await? {
+                Some(e) if can_see(Some(caller), &e) => {
+                    if !can_manage(caller, &e) {
+                        return Err(Error::Forbidden(
+                            "only the organizer or an administrator may register other users"
+                                .into(),
+                        ));
+                    }
+                }
+                _ => return Err(Error::NotFound("event")),
+            }
+        }
+        let txn = begin_write(&self.db).await?;
+        let result = register_in(&txn, caller, event_id, user_id, now()).await;
+        finish(txn, result).await.map(AttendeeRead::from)
+    }
+
+    /// An event's attendees (organizer or admin), by registration time.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        event_id: Uuid,
+        status: Option<ApiStatus>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Page<AttendeeRead>> {
+        let event = self.visible_event(caller, event_id).await?;
+        if !can_manage(caller, &event) {
+            return Err(Error::Forbidden(
+                "only the organizer or an administrator may list attendees".into(),
+            ));
+        }
+        let (items, total) = repository::attendees::list_for_event(
+            &self.db,
+            event_id,
+            status.map(Into::into),
+            limit as u64,
+            offset,
+        )
+        .await?;
+        Ok(Page {
+            items: items.into_iter().map(AttendeeRead::from).collect(),
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    /// One record: its user, the organizer or an admin (404 for anyone else).
+    pub async fn get(&self, caller: &Caller, event_id: Uuid, id: Uuid) -> Result<AttendeeRead> {
+        let event = self.visible_event(caller, event_id).await?;
+        let record = repository::attendees::find(&self.db, event_id, id)
+            .await?
+            .filter(|a| a.user_id == caller.id || can_manage(caller, &event))
+            .ok_or(Error::NotFound("attendee"))?;
+        Ok(record.into())
+    }
+
+    /// Applies a JSON Patch on `/status`: cancel (the attendee, organizer or admin) or
+    /// check in (organizer or admin).
+    #[tracing::instrument(skip_all, fields(event_id = %event_id, attendee_id = %id))]
+    pub async fn patch(
+        &self,
+        caller: &Caller,
+        event_id: Uuid,
+        id: Uuid,
+        ops: &Patch,
+        precondition: Option<&Precondition>,
+    ) -> Result<AttendeeRead> {
+        let txn = begin_write(&self.db).await?;
+        let result = async {
+            let (event, record) = locked_record(&txn, caller, event_id, id).await?;
+            Precondition::check(precondition, record.version)?;
+            let before = AttendeePatchView {
+                status: record.status.into(),
+            };
+            let after = patch::apply(&before, ops, |member| match member {
+                "status" => Access::Writable,
+                _ => Access::ReadOnly,
+            })?;
+            change_status(&txn, caller, &event, record, after.status.into(), now()).await
+        }
+        .await;
+        finish(txn, result).await.map(AttendeeRead::from)
+    }
+
+    /// Cancels a registration, exactly as patching its status to `cancelled`.
+    #[tracing::instrument(skip_all, fields(event_id = %event_id, attendee_id = %id))]
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        event_id: Uuid,
+        id: Uuid,
+        precondition: Option<&Precondition>,
+    ) -> Result<()> {
+        let txn = begin_write(&self.db).await?;
+        let result = async {
+            let (event, record) = locked_record(&txn, caller, event_id, id).await?;
+            Precondition::check(precondition, record.version)?;
+            change_status(
+                &txn,
+                caller,
+                &event,
+                record,
+                AttendeeStatus::Cancelled,
+                now(),
+            )
+            .await
+        }
+        .await;
+        finish(txn, result).await.map(|_| ())
+    }
+
+    /// The caller's own records with their events, by registration time.
+    pub async fn my_registrations(
+        &self,
+        caller: &Caller,
+        status: Option<ApiStatus>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Page<Registration>> {
+        let (rows, total) = repository::attendees::list_for_user(
+            &self.db,
+            caller.id,
+            status.map(Into::into),
+            limit as u64,
+            offset,
+        )
+        .await?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(|(a, e)| Registration::new(a.into(), (&e).into()))
+                .collect(),
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    async fn visible_event(&self, caller: &Caller, event_id: Uuid) -> Result<event::Model> {
+        match repository::events::find_by_id(&self.db, event_id).await? {
+            Some(e) if can_see(Some(caller), &e) => Ok(e),
+            _ => Err(Error::NotFound("event")),
+        }
+    }
+}
+
+/// Takes a seat or a place in the queue, then writes the record; on any error the caller
+/// rolls back, so a refused registration leaves the counters untouched.
+async fn register_in(
+    txn: &impl ConnectionTrait,
+    caller: &Caller,
+    event_id: Uuid,
+    user_id: Uuid,
+    now: Now,
+) -> Result<attendee::Model> {
+    let mut outcome = None;
+    for _ in 0..MAX_SEAT_ATTEMPTS {
+        if repository::events::take_seat(txn, event_id, now)
+            .await?
+            .is_some()
+        {
+            outcome = Some((AttendeeStatus::Confirmed, None));
+            break;
+        }
+        if let Some(e) = repository::events::join_waitlist(txn, event_id, now).await? {
+            outcome = Some((AttendeeStatus::Waitlisted, Some(e.waitlist_count)));
+            break;
+        }
+        // Neither matched: either the event refuses registrations, or a seat freed up
+        // between the two statements. Find out which.
+        explain_refusal(txn, caller, event_id, now).await?;
+    }
+    let (status, position) =
+        outcome.ok_or_else(|| Error::conflict("the event is changing too fast; try again"))?;
+    match repository::attendees::upsert_registration(txn, event_id, user_id, status, position, now)
+        .await
+    {
+        Ok(Some(record)) => Ok(record),
+        Ok(None) => Err(Error::conflict(
+            "the user is already registered for this event",
+        )),
+        Err(repository::Error::ForeignKeyViolation(_)) => Err(Error::NotFound("user")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The error for an event that took neither a seat nor a queue place; `Ok` if it could now.
+async fn explain_refusal(
+    txn: &impl ConnectionTrait,
+    caller: &Caller,
+    event_id: Uuid,
+    now: Now,
+) -> Result<()> {
+    let event = repository::events::find_by_id(txn, event_id)
+        .await?
+        .filter(|e| can_see(Some(caller), e))
+        .ok_or(Error::NotFound("event"))?;
+    if event.status != EventStatus::Published {
+        return Err(Error::conflict(
+            "the event is not published; it accepts no registrations",
+        ));
+    }
+    if event.ends_at <= now {
+        return Err(Error::conflict(
+            "the event has ended; it accepts no registrations",
+        ));
+    }
+    let full = event.capacity.is_some_and(|c| event.confirmed_count >= c);
+    if full && !event.waitlist_enabled {
+        return Err(Error::conflict("the event is full and has no waitlist"));
+    }
+    Ok(())
+}
+
+/// Locks the event, then finds a record the caller may see.
+async fn locked_record(
+    txn: &impl ConnectionTrait,
+    caller: &Caller,
+    event_id: Uuid,
+    id: Uuid,
+) -> Result<(event::Model, attendee::Model)> {
+    let event = visible_for_update(txn, Some(caller), event_id).await?;
+    let record = repository::attendees::find(txn, event_id, id)
+        .await?
+        .filter(|a| a.user_id == caller.id || can_manage(caller, &event))
+        .ok_or(Error::NotFound("attendee"))?;
+    Ok((event, record))
+}
+
+/// Applies a status move after checking who may make it and from where.
+async fn change_status(
+    txn: &impl ConnectionTrait,
+    caller: &Caller,
+    event: &event::Model,
+    record: attendee::Model,
+    to: AttendeeStatus,
+    now: Now,
+) -> Result<attendee::Model> {
+    if to == record.status {
+        return Ok(record);
+    }
+    let is_attendee = caller.id == record.user_id;
+    let is_manager = can_manage(caller, event);
+    let role_may = match to {
+        AttendeeStatus::Cancelled => is_attendee || is_manager,
+        AttendeeStatus::CheckedIn => is_manager,
+        AttendeeStatus::Confirmed | AttendeeStatus::Waitlisted => false,
+    };
+    if !role_may {
+        return Err(Error::Forbidden(format!(
+            "your role may not set an attendee's status to {}",
+            status_name(to)
+        )));
+    }
+    if event.status != EventStatus::Published {
+        return Err(Error::conflict(
+            "the event is not published; its attendance cannot change",
+        ));
+    }
+    let allowed_from = match to {
+        AttendeeStatus::CheckedIn => record.status == AttendeeStatus::Confirmed,
+        AttendeeStatus::Cancelled => match record.status {
+            AttendeeStatus::Confirmed | AttendeeStatus::Waitlisted => true,
+            AttendeeStatus::CheckedIn => is_manager,
+            AttendeeStatus::Cancelled => false,
+        },
+        _ => false,
+    };
+    if !allowed_from {
+        return Err(Error::conflict(format!(
+            "an attendee cannot move from {} to {}",
+            status_name(record.status),
+            status_name(to)
+        )));
+    }
+    match to {
+        AttendeeStatus::Cancelled => cancel_in(txn, event, &record, now).await,
+        _ => repository::attendees::set_status(txn, record.id, to, None, now)
+            .await?
+            .ok_or(Error::NotFound("attendee")),
+    }
+}
+
+fn status_name(s: AttendeeStatus) -> &'static str {
+    match s {
+        AttendeeStatus::Confirmed => "confirmed",
+        AttendeeStatus::Waitlisted => "waitlisted",
+        AttendeeStatus::Cancelled => "cancelled",
+        AttendeeStatus::CheckedIn => "checked_in",
+    }
+}
+
+/// Cancels an active record: frees its seat (promoting the queue) or its queue place
+/// (moving those behind it up). The event row must be locked by the caller.
+pub(crate) async fn cancel_in(
+    txn: &impl ConnectionTrait,
+    event: &event::Model,
+    record: &attendee::Model,
+    now: Now,
+) -> Result<attendee::Model> {
+    let cancelled =
+        repository::attendees::set_status(txn, record.id, AttendeeStatus::Cancelled, None, now)
+            .await?
+            .ok_or(Error::NotFound("attendee"))?;
+    if record.status.holds_seat() {
+        let event = repository::events::adjust_counts(txn, event.id, -1, 0)
+            .await?
+            .ok_or(Error::NotFound("event"))?;
+        promote_waitlist(txn, event, now).await?;
+    } else if record.status == AttendeeStatus::Waitlisted {
+        repository::events::adjust_counts(txn, event.id, 0, -1).await?;
+        if let Some(position) = record.waitlist_position {
+            repository::attendees::close_waitlist_gap(txn, event.id, position).await?;
+        }
+    }
+    Ok(cancelled)
+}
+
+/// Confirms as many of the oldest waitlisted attendees as there are free seats; returns the
+/// event with its counters after the move. Only published events move their queue.
+pub(crate) async fn promote_waitlist(
+    txn: &impl ConnectionTrait,
+    event: event::Model,
+    now: Now,
+) -> Result<event::Model> {
+    if event.status != EventStatus::Published || event.waitlist_count == 0 {
+        return Ok(event);
+    }
+    let free = match event.capacity {
+        None => event.waitlist_count,
+        Some(c) => (c - event.confirmed_count).min(event.waitlist_count),
+    };
+    if free <= 0 {
+        return Ok(event);
+    }
+    let promoted = repository::attendees::promote_head(txn, event.id, free, now).await?;
+    if promoted == 0 {
+        return Ok(event);
+    }
+    repository::events::adjust_counts(txn, event.id, promoted, -promoted)
+        .await?
+        .ok_or(Error::NotFound("event"))
+}
+
+/// Cancels every active registration of a user (account deletion), event by event in id
+/// order so that concurrent multi-event transactions lock in the same order.
+pub(crate) async fn cancel_all_for_user(
+    txn: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: Now,
+) -> Result<()> {
+    for record in repository::attendees::active_for_user(txn, user_id).await? {
+        let Some(event) = repository::events::find_for_update(txn, record.event_id).await? else {
+            continue;
+        };
+        cancel_in(txn, &event, &record, now).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Events: creation, visibility, listing, JSON Patch with status moves and capacity rules.
+
+use json_patch::Patch;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use uuid::Uuid;
+use validator::Validate;
+
+use super::{
+    Caller, Error, Result, attendees, begin_write, finish, now,
+    patch::{self, Access, Precondition},
+};
+use crate::{
+    entity::event::{self, EventStatus},
+    model::{EventCreate, EventFilter, EventPatchView, EventRead, Page, field_errors},
+    repository::{
+        self,
+        events::{EventChanges, NewEvent, Visibility},
+    },
+};
+
+/// Whether the caller may see the event: drafts only for their organizer and admins.
+pub(crate) fn can_see(caller: Option<&Caller>, event: &event::Model) -> bool {
+    event.status != EventStatus::Draft || caller.is_some_and(|c| can_manage(c, event))
+}
+
+/// Whether the caller may change the event and its attendance.
+pub(crate) fn can_manage(caller: &Caller, event: &event::Model) -> bool {
+    caller.is_admin() || caller.id == event.organizer_id
+}
+
+/// The status moves an event may make.
+fn is_allowed_move(from: EventStatus, to: EventStatus) -> bool {
+    use EventStatus::*;
+    matches!(
+        (from, to),
+        (Draft, Published) | (Draft, Cancelled) | (Published, Cancelled) | (Published, Completed)
+    )
+}
+
+fn status_name(s: EventStatus) -> &'static str {
+    match s {
+        EventStatus::Draft => "draft",
+        EventStatus::Published => "published",
+        EventStatus::Cancelled => "cancelled",
+        EventStatus::Completed => "completed",
+    }
+}
+
+/// Finds an event the caller may see, locking it when `db` is a write transaction.
+pub(crate) async fn visible_for_update(
+    db: &impl ConnectionTrait,
+    caller: Option<&Caller>,
+    id: Uuid,
+) -> Result<event::Model> {
+    match repository::events::find_for_update(db, id).await? {
+        Some(e) if can_see(caller, &e) => Ok(e),
+        _ => Err(Error::NotFound("event")),
+    }
+}
+
+/// Events.
+#[derive(Clone)]
+pub struct EventService {
+    db: DatabaseConnection,
+}
+
+impl EventService {
+    /// The service over a pool.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Creates an event organized by the caller.
+    #[tracing::instrument(skip_all)]
+    pub async fn create(&self, caller: &Caller, input: EventCreate) -> Result<EventRead> {
+        input
+            .validate()
+            .map_err(|e| Error::Validation(field_errors(&e)))?;
+        let created = repository::events::insert(
+            &self.db,
+            NewEvent {
+                id: Uuid::now_v7(),
+                title: input.title.trim().to_owned(),
+                description: input.description,
+                location: input.location,
+                starts_at: input.starts_at.0,
+                ends_at: input.ends_at.0,
+                capacity: input.capacity.map(|c| c as i32),
+                waitlist_enabled: input.waitlist_enabled,
+                status: input.status.map(Into::into).unwrap_or(EventStatus::Draft),
+                organizer_id: caller.id,
+                now: now(),
+            },
+        )
+        .await?;
+        Ok(created.into())
+    }
+
+    /// Events the caller may see, filtered and sorted.
+    pub async fn list(
+        &self,
+        caller: Option<&Caller>,
+        filter: EventFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Page<EventRead>> {
+        let visibility = match caller {
+            Some(c) if c.is_admin() => Visibility::All,
+            other => Visibility::Public {
+                viewer: other.map(|c| c.id),
+            },
+        };
+        let (items, total) =
+            repository::events::list(&self.db, visibility, &filter, limit as u64, offset).await?;
+        Ok(Page {
+            items: items.into_iter().map(EventRead::from).collect(),
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    /// One event, if the caller may see it.
+    pub async fn get(&self, caller: Option<&Caller>, id: Uuid) -> Result<EventRead> {
+        match repository::events::find_by_id(&self.db, id).await? {
+            Some(e) if can_see(caller, &e) => Ok(e.into()),
+            _ => Err(Error::NotFound("event")),
+        }
+    }
+
+    /// Applies a JSON Patch to an event (organizer or admin), enforcing status moves and
+    /// capacity rules, and promoting waitlisted attendees when seats appear — all in one
+    /// transaction holding the event's row lock.
+    #[tracing::instrument(skip_all, fields(event_id = %id))]
+    pub async fn patch(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        ops: &Patch,
+        precondition: Option<&Precondition>,
+    ) -> Result<EventRead> {
+        let txn = begin_write(&self.db).await?;
+        let result = patch_in(&txn, caller, id, ops, precondition).await;
+        finish(txn, result).await.map(EventRead::from)
+    }
+
+    /// Deletes an event and its attendee records (organizer or admin).
+    #[tracing::instrument(skip_all, fields(event_id = %id))]
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        precondition: Option<&Precondition>,
+    ) -> Result<()> {
+        let txn = begin_write(&self.db).await?;
+        let result = async {
+            let event = visible_for_update(&txn, Some(caller), id).await?;
+            if !can_manage(caller, &event) {
+                return Err(Error::Forbidden(
+                    "only the organizer or an administrator may delete this event".into(),
+                ));
+            }
+            Precondition::check(precondition, event.version)?;
+            repository::events::delete(&txn, id).await?;
+            Ok(())
+        }
+        .await;
+        finish(txn, result).await
+    }
+}
+
+async fn patch_in(
+    txn: &impl ConnectionTrait,
+    caller: &Caller,
+    id: Uuid,
+    ops: &Patch,
+    precondition: Option<&Precondition>,
+) -> Result<event::Model> {
+    let current = visible_for_update(txn, Some(caller), id).await?;
+    if !can_manage(caller, &current) {
+        return Err(Error::Forbidden(
+            "only the organizer or an administrator may change this event".into(),
+        ));
+    }
+    Precondition::check(precondition, current.version)?;
+    let before = EventPatchView::from(&current);
+    let after = patch::apply(&before, ops, |member| match member {
+        "title" | "description" | "location" | "starts_at" | "ends_at" | "capacity"
+        | "waitlist_enabled" | "status" => Access::Writable,
+        _ => Access::ReadOnly,
+    })?;
+    if after == before {
+        return Ok(current);
+    }
+    if matches!(
+        current.status,
+        EventStatus::Cancelled | EventStatus::Completed
+    ) {
+        return Err(Error::conflict(format!(
+            "the event is {}; it accepts no changes",
+            status_name(current.status)
+        )));
+    }
+    let new_status: EventStatus = after.status.into();
+    if new_status != current.status && !is_allowed_move(current.status, new_status) {
+        return Err(Error::conflict(format!(
+            "an event cannot move from {} to {}",
+            status_name(current.status),
+            status_name(new_status)
+        )));
+    }
+    let capacity = after.capacity.map(|c| c as i32);
+    if let Some(c) = capacity
+        && c < current.confirmed_count
+    {
+        return Err(Error::conflict(format!(
+            "capacity {c} is below the {} confirmed attendees",
+            current.confirmed_count
+        )));
+    }
+    let updated = repository::events::update_fields(
+        txn,
+        id,
+        EventChanges {
+            title: after.title.trim().to_owned(),
+            description: after.description,
+            location: after.location,
+            starts_at: after.starts_at.0,
+            ends_at: after.ends_at.0,
+            capacity,
+            waitlist_enabled: after.waitlist_enabled,
+            status: new_status,
+            now: now(),
+        },
+    )
+    .await?
+    .ok_or(Error::NotFound("event"))?;
+    // More seats (or no limit) let the queue move up, oldest first.
+    attendees::promote_waitlist(txn, updated, now()).await
+}
