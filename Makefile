@@ -1,0 +1,75 @@
+# Developer and CI entry points. `make test` is what CI runs.
+#
+# PostgreSQL tests run only when TEST_DATABASE_URL names a server, e.g.
+#   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres make test
+# Without it the suite runs on SQLite only and says so loudly at the end.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+# Options for `make run` / `make migrate`, placed before the subcommand as the binary
+# requires, e.g. ARGS="--bind-addr 0.0.0.0:8000". Environment variables work too.
+ARGS ?=
+
+# The test harness reads it; make passes it through unchanged (empty means SQLite only).
+export TEST_DATABASE_URL
+
+.PHONY: help run build release fmt lint test migrate clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+run: ## Serve the API (SQLite file ./event-manager.db unless DATABASE_URL is set)
+	$(CARGO) run -- $(ARGS) serve
+
+build: ## Debug build of the workspace
+	$(CARGO) build --workspace
+
+release: ## Optimised build: target/release/event-manager
+	$(CARGO) build --release --locked
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+lint: ## Check formatting and run clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+test: lint ## Lint, then run every test (PostgreSQL too when TEST_DATABASE_URL is set)
+	@status=0; \
+	$(CARGO) test --workspace --locked || status=$$?; \
+	if [ -n "$${TEST_DATABASE_URL:-}" ]; then \
+		server=$$(sed -E 's#^([a-z0-9+]+://)([^:/@]+):.*@#\1\2:***@#' <<<"$$TEST_DATABASE_URL"); \
+		echo; \
+		echo "Backends tested: SQLite and PostgreSQL ($$server)."; \
+	else \
+		printf '%s\n' "$$PG_NOT_TESTED_BANNER" >&2; \
+	fi; \
+	exit $$status
+
+migrate: ## Apply pending migrations to DATABASE_URL (default: the SQLite file)
+	$(CARGO) run -- $(ARGS) migrate
+
+clean: ## Remove build artefacts (keeps the local SQLite database)
+	$(CARGO) clean
+
+define PG_NOT_TESTED_BANNER
+
+################################################################################
+#                                                                              #
+#   WARNING: PostgreSQL was NOT tested.                                        #
+#                                                                              #
+#   TEST_DATABASE_URL is unset, so every `postgres` test returned without      #
+#   running. Only SQLite was exercised. PostgreSQL is the production backend.  #
+#                                                                              #
+#   To test it, point TEST_DATABASE_URL at a server where the user may         #
+#   create databases, then run make test again:                                #
+#                                                                              #
+#     TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres make test  #
+#                                                                              #
+################################################################################
+
+endef
+export PG_NOT_TESTED_BANNER
