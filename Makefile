@@ -9,8 +9,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CARGO ?= cargo
-# Options for `make run` / `make migrate`, placed before the subcommand as the binary
-# requires, e.g. ARGS="--bind-addr 0.0.0.0:8000". Environment variables work too.
+# Options for `make run` / `make migrate`, e.g. ARGS="--bind-addr 0.0.0.0:8000".
+# Environment variables work too.
 ARGS ?=
 
 # The test harness reads it; make passes it through unchanged (empty means SQLite only).

@@ -72,56 +72,61 @@ pub struct Config {
     pub database_url: String,
 
     /// Address the HTTP server listens on.
-    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8000")]
+    #[arg(
+        long,
+        global = true,
+        env = "BIND_ADDR",
+        default_value = "127.0.0.1:8000"
+    )]
     pub bind_addr: SocketAddr,
 
     /// HS256 signing secret (at least 32 bytes). Unset: a random per-process secret.
-    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    #[arg(long, global = true, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
     /// Lifetime of access tokens, in seconds.
-    #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 3600,
+    #[arg(long, global = true, env = "TOKEN_TTL_SECONDS", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub token_ttl_seconds: u64,
 
     /// Maximum number of pooled database connections.
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16,
+    #[arg(long, global = true, env = "DB_MAX_CONNECTIONS", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
 
     /// Seconds to wait for a pooled database connection before answering 503.
-    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 3,
+    #[arg(long, global = true, env = "DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 3,
           value_parser = clap::value_parser!(u64).range(1..=60))]
     pub db_acquire_timeout_seconds: u64,
 
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 65536,
+    #[arg(long, global = true, env = "MAX_BODY_BYTES", default_value_t = 65536,
           value_parser = clap::value_parser!(u64).range(1..=67_108_864))]
     pub max_body_bytes: u64,
 
     /// Origins allowed by CORS, comma separated; empty: no cross-origin access.
-    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', num_args = 0..)]
+    #[arg(long, global = true, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', num_args = 0..)]
     pub cors_allowed_origins: Vec<String>,
 
     /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
 
     /// Apply pending migrations when `serve` starts.
-    #[arg(long, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, global = true, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub auto_migrate: bool,
 
     /// Argon2id memory cost in KiB (OWASP's minimum is 19456).
-    #[arg(long, env = "ARGON2_MEMORY_KIB", default_value_t = 19456,
+    #[arg(long, global = true, env = "ARGON2_MEMORY_KIB", default_value_t = 19456,
           value_parser = clap::value_parser!(u32).range(8..=4_194_304))]
     pub argon2_memory_kib: u32,
 
     /// Argon2id iterations.
-    #[arg(long, env = "ARGON2_ITERATIONS", default_value_t = 2,
+    #[arg(long, global = true, env = "ARGON2_ITERATIONS", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub argon2_iterations: u32,
 }

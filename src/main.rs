@@ -97,15 +97,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Server::new(TcpListener::bind(bind))
                 .run_with_graceful_shutdown(
                     app,
-                    async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    },
+                    shutdown_signal(),
                     Some(std::time::Duration::from_secs(10)),
                 )
                 .await
                 .with_context(|| format!("Failed to serve on {bind}"))
         }
     }
+}
+
+/// Resolves on SIGINT or SIGTERM (what `docker stop` and Kubernetes send).
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
 }
 
 /// A readable line for a service error in the CLI.
