@@ -113,13 +113,13 @@ pub struct EventCreate {
     #[oai(validator(min_length = 1, max_length = 200))]
     #[validate(custom(function = "check_title"))]
     pub title: String,
-    /// Description, at most 5000 characters.
-    #[oai(validator(max_length = 5000), default)]
+    /// Description, at most 5000 characters; null is the same as "".
+    #[oai(validator(max_length = 5000), default, nullable)]
     #[serde(default, deserialize_with = "null_as_empty")]
     #[validate(custom(function = "check_description"))]
     pub description: String,
-    /// Location, at most 300 characters.
-    #[oai(validator(max_length = 300), default)]
+    /// Location, at most 300 characters; null is the same as "".
+    #[oai(validator(max_length = 300), default, nullable)]
     #[serde(default, deserialize_with = "null_as_empty")]
     #[validate(custom(function = "check_location"))]
     pub location: String,
@@ -128,7 +128,7 @@ pub struct EventCreate {
     /// End, RFC 3339, after `starts_at`.
     pub ends_at: Timestamp,
     /// Seats, 1 to 1000000; null or absent for unlimited.
-    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000")), nullable)]
     #[serde(default)]
     #[validate(custom(function = "check_capacity"))]
     pub capacity: Option<i64>,
