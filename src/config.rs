@@ -120,6 +120,16 @@ pub struct Config {
     #[arg(long, global = true, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub auto_migrate: bool,
 
+    /// Failed logins a minute allowed for one email before 429.
+    #[arg(long, global = true, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub login_failures_per_email: u32,
+
+    /// Failed logins a minute allowed from one client address before 429.
+    #[arg(long, global = true, env = "LOGIN_FAILURES_PER_CLIENT", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub login_failures_per_client: u32,
+
     /// Argon2id memory cost in KiB (OWASP's minimum is 19456).
     #[arg(long, global = true, env = "ARGON2_MEMORY_KIB", default_value_t = 19456,
           value_parser = clap::value_parser!(u32).range(8..=4_194_304))]

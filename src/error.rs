@@ -150,6 +150,14 @@ impl From<service::Error> for ApiError {
                 format!("If-Match does not match the current version \"{current}\""),
             )
             .with_header(header::ETAG, format!("\"{current}\"")),
+            E::TooManyRequests {
+                retry_after_seconds,
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                format!("too many failed attempts; retry in {retry_after_seconds} s"),
+            )
+            .with_header(header::RETRY_AFTER, retry_after_seconds.to_string()),
             E::Unavailable(cause) => {
                 tracing::error!(error = ?cause, "database unavailable");
                 ApiError::unavailable()

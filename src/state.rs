@@ -8,7 +8,7 @@ use crate::{
     config::Config,
     service::{
         attendees::AttendeeService,
-        auth::{AuthService, Passwords, Tokens},
+        auth::{AuthService, LoginThrottle, Passwords, Tokens},
         events::EventService,
         health::HealthService,
         users::UserService,
@@ -53,7 +53,15 @@ impl AppState {
             config.argon2_iterations,
         )?);
         Ok(Self {
-            auth: AuthService::new(db.clone(), passwords.clone(), tokens),
+            auth: AuthService::new(
+                db.clone(),
+                passwords.clone(),
+                tokens,
+                Arc::new(LoginThrottle::new(
+                    config.login_failures_per_email,
+                    config.login_failures_per_client,
+                )),
+            ),
             users: UserService::new(db.clone(), passwords),
             events: EventService::new(db.clone()),
             attendees: AttendeeService::new(db.clone()),

@@ -1,5 +1,6 @@
 //! `/api/v1/users` and `/api/v1/auth/token`.
 
+use poem::web::RemoteAddr;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
@@ -82,8 +83,13 @@ impl UsersApi {
         tag = "ApiTags::Auth",
         operation_id = "createToken"
     )]
-    async fn create_token(&self, body: JsonBody<TokenRequest>) -> ApiResult<Json<TokenResponse>> {
-        Ok(Json(self.state.auth.issue_token(body.0).await?))
+    async fn create_token(
+        &self,
+        remote: &RemoteAddr,
+        body: JsonBody<TokenRequest>,
+    ) -> ApiResult<Json<TokenResponse>> {
+        let client = remote.as_socket_addr().map(|a| a.ip());
+        Ok(Json(self.state.auth.issue_token(body.0, client).await?))
     }
 
     /// The caller.

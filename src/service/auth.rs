@@ -1,8 +1,19 @@
 //! Passwords (argon2id), access tokens (HS256 JWT) and authentication of callers.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    net::IpAddr,
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+use governor::{
+    DefaultKeyedRateLimiter, Quota,
+    clock::{Clock, DefaultClock},
+};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
@@ -128,32 +139,127 @@ impl Tokens {
     }
 }
 
+/// Counts failed logins per email and per client address (GCRA, via `governor`) and blocks
+/// a key that exceeds its quota until a cell is free again. Successful logins cost nothing.
+pub struct LoginThrottle {
+    per_email: Limiter<String>,
+    per_client: Limiter<IpAddr>,
+}
+
+struct Limiter<K: Hash + Eq + Clone> {
+    failures: DefaultKeyedRateLimiter<K>,
+    /// Keys refused until the given instant: while blocked, even a correct password gets 429,
+    /// or guessing could go on and only the right guess would get through.
+    blocked: Mutex<HashMap<K, Instant>>,
+}
+
+/// Most blocked keys remembered before expired ones are swept.
+const MAX_BLOCKED_KEYS: usize = 10_000;
+
+impl<K: Hash + Eq + Clone> Limiter<K> {
+    fn new(failures_per_minute: u32) -> Self {
+        let n = NonZeroU32::new(failures_per_minute).unwrap_or(NonZeroU32::MIN);
+        Self {
+            failures: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)),
+            blocked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn blocked_for(&self, key: &K) -> Option<Duration> {
+        let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        let until = *blocked.get(key)?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    fn record_failure(&self, key: &K) -> Option<Duration> {
+        let not_until = self.failures.check_key(key).err()?;
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        if blocked.len() >= MAX_BLOCKED_KEYS {
+            let now = Instant::now();
+            blocked.retain(|_, until| *until > now);
+            self.failures.retain_recent();
+        }
+        blocked.insert(key.clone(), Instant::now() + wait);
+        Some(wait)
+    }
+}
+
+impl LoginThrottle {
+    /// At most `per_email` failed logins a minute for one email and `per_client` for one
+    /// client address.
+    pub fn new(per_email: u32, per_client: u32) -> Self {
+        Self {
+            per_email: Limiter::new(per_email),
+            per_client: Limiter::new(per_client),
+        }
+    }
+
+    fn check(&self, email: &str, client: Option<IpAddr>) -> Result<()> {
+        let by_email = self.per_email.blocked_for(&email.to_owned());
+        let by_client = client.and_then(|c| self.per_client.blocked_for(&c));
+        match by_email.into_iter().chain(by_client).max() {
+            Some(wait) => Err(too_many(wait)),
+            None => Ok(()),
+        }
+    }
+
+    fn record_failure(&self, email: &str, client: Option<IpAddr>) -> Result<()> {
+        let by_email = self.per_email.record_failure(&email.to_owned());
+        let by_client = client.and_then(|c| self.per_client.record_failure(&c));
+        match by_email.into_iter().chain(by_client).max() {
+            Some(wait) => Err(too_many(wait)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn too_many(wait: Duration) -> Error {
+    Error::TooManyRequests {
+        retry_after_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    }
+}
+
 /// Login and authentication of requests.
 #[derive(Clone)]
 pub struct AuthService {
     db: DatabaseConnection,
     passwords: Arc<Passwords>,
     tokens: Arc<Tokens>,
+    throttle: Arc<LoginThrottle>,
 }
 
 impl AuthService {
     /// The service over a pool.
-    pub fn new(db: DatabaseConnection, passwords: Arc<Passwords>, tokens: Arc<Tokens>) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        passwords: Arc<Passwords>,
+        tokens: Arc<Tokens>,
+        throttle: Arc<LoginThrottle>,
+    ) -> Self {
         Self {
             db,
             passwords,
             tokens,
+            throttle,
         }
     }
 
     /// Exchanges an email and password for an access token. Unknown email and wrong password
-    /// give the same error after the same work.
+    /// give the same error after the same work; repeated failures for one email or one
+    /// client address are refused with 429 for a while.
     #[tracing::instrument(skip_all)]
-    pub async fn issue_token(&self, request: TokenRequest) -> Result<TokenResponse> {
+    pub async fn issue_token(
+        &self,
+        request: TokenRequest,
+        client: Option<IpAddr>,
+    ) -> Result<TokenResponse> {
         let email = normalize_email(&request.email);
+        self.throttle.check(&email, client)?;
         let user = repository::users::find_by_email(&self.db, &email).await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         if !self.passwords.verify(request.password, hash).await? {
+            self.throttle.record_failure(&email, client)?;
             return Err(Error::InvalidCredentials);
         }
         let user = user.ok_or(Error::InvalidCredentials)?;

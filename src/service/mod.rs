@@ -78,6 +78,12 @@ pub enum Error {
         /// The resource's version now.
         current: i64,
     },
+    /// Too many failed attempts; retry after the given number of seconds (429).
+    #[error("too many requests")]
+    TooManyRequests {
+        /// Seconds until the next attempt may succeed.
+        retry_after_seconds: u64,
+    },
     /// The database is unreachable; nothing was done (503).
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
