@@ -60,8 +60,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Runtime configuration.
-#[derive(Debug, Clone, Args)]
+/// Runtime configuration. `Debug` redacts the JWT secret and the database password.
+#[derive(Clone, Args)]
 pub struct Config {
     /// Database URL: `postgres://...` or `sqlite://path?mode=rwc`.
     #[arg(
@@ -94,10 +94,25 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
 
-    /// Seconds to wait for a pooled database connection before answering 503.
-    #[arg(long, global = true, env = "DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 3,
-          value_parser = clap::value_parser!(u64).range(1..=60))]
-    pub db_acquire_timeout_seconds: u64,
+    /// Milliseconds to wait for a database connection (pool or new) before answering 503.
+    #[arg(long, global = true, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 1500,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Longest a single SQL statement may run on PostgreSQL, in milliseconds (503 after).
+    #[arg(long, global = true, env = "DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub db_statement_timeout_ms: u64,
+
+    /// Longest a request may take before the server answers 503, in seconds.
+    #[arg(long, global = true, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout_seconds: u64,
+
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, global = true, env = "SHUTDOWN_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout: u64,
 
     /// Largest accepted request body, in bytes.
     #[arg(long, global = true, env = "MAX_BODY_BYTES", default_value_t = 65536,
@@ -139,6 +154,34 @@ pub struct Config {
     #[arg(long, global = true, env = "ARGON2_ITERATIONS", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub argon2_iterations: u32,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &crate::db::redact_url(&self.database_url))
+            .field("bind_addr", &self.bind_addr)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("token_ttl_seconds", &self.token_ttl_seconds)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("db_acquire_timeout_ms", &self.db_acquire_timeout_ms)
+            .field("db_statement_timeout_ms", &self.db_statement_timeout_ms)
+            .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
+            .field("auto_migrate", &self.auto_migrate)
+            .field("login_failures_per_email", &self.login_failures_per_email)
+            .field("login_failures_per_client", &self.login_failures_per_client)
+            .field("argon2_memory_kib", &self.argon2_memory_kib)
+            .field("argon2_iterations", &self.argon2_iterations)
+            .finish()
+    }
 }
 
 /// A configuration value that parses but cannot be used.

@@ -21,11 +21,17 @@ pub fn is_sqlite(url: &str) -> bool {
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let url = &config.database_url;
     let mut options = ConnectOptions::new(url.clone());
+    let acquire = Duration::from_millis(config.db_acquire_timeout_ms);
     options
         .max_connections(config.db_max_connections)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(config.db_acquire_timeout_seconds))
-        .acquire_timeout(Duration::from_secs(config.db_acquire_timeout_seconds))
+        .connect_timeout(acquire)
+        .acquire_timeout(acquire)
+        // Pinging on every checkout costs a round trip per request; ping only connections
+        // idle long enough to have been dropped (a broken busy one fails fast on first use).
+        .test_before_acquire_if_idle_for(Duration::from_secs(1))
+        // PostgreSQL only: a runaway statement is cancelled and the request answers 503.
+        .statement_timeout(Duration::from_millis(config.db_statement_timeout_ms))
         .sqlx_logging(false);
     if is_sqlite(url) {
         // WAL lets readers run beside the single writer; the busy timeout makes writers

@@ -12,7 +12,10 @@ use event_manager::{
     model::UserCreate,
     telemetry,
 };
-use poem::{Server, listener::TcpListener};
+use poem::{
+    Server,
+    listener::{Listener, TcpListener},
+};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -91,17 +94,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 db::migrate(&db).await?;
             }
             let bind = config.bind_addr;
-            let state = AppState::new(config, db)?;
+            let drain = std::time::Duration::from_secs(config.shutdown_timeout);
+            let state = AppState::new(config, db.clone())?;
+            let health = state.health.clone();
             let app = build_app(state);
+            let acceptor = TcpListener::bind(bind)
+                .into_acceptor()
+                .await
+                .with_context(|| format!("Failed to listen on {bind}"))?;
             tracing::info!(%bind, "serving");
-            Server::new(TcpListener::bind(bind))
+            Server::new_with_acceptor(acceptor)
                 .run_with_graceful_shutdown(
                     app,
-                    shutdown_signal(),
-                    Some(std::time::Duration::from_secs(10)),
+                    async move {
+                        shutdown_signal().await;
+                        health.start_draining();
+                    },
+                    Some(drain),
                 )
                 .await
-                .with_context(|| format!("Failed to serve on {bind}"))
+                .with_context(|| format!("Failed to serve on {bind}"))?;
+            db.close()
+                .await
+                .context("Failed to close the database pool")?;
+            tracing::info!("stopped");
+            Ok(())
         }
     }
 }

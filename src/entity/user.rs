@@ -14,8 +14,8 @@ pub enum Role {
     Admin,
 }
 
-/// A row of `users`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// A row of `users`. `Debug` leaves the password hash out, so no log can carry it.
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     /// UUIDv7.
@@ -45,3 +45,16 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("users::Model")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("full_name", &self.full_name)
+            .field("password_hash", &"[redacted]")
+            .field("role", &self.role)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}

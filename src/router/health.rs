@@ -50,7 +50,7 @@ pub enum ReadinessResponse {
     /// Ready.
     #[oai(status = 200)]
     Ready(Json<Readiness>),
-    /// Not ready: the database did not answer within a second.
+    /// Not ready: the database did not answer within a second, or the process is shutting down.
     #[oai(status = 503)]
     Unavailable(Json<Readiness>),
 }
@@ -84,7 +84,19 @@ impl HealthApi {
 
 impl HealthApi {
     async fn readiness(&self) -> ReadinessResponse {
-        match self.state.health.database_latency().await {
+        let latency = self.state.health.database_latency().await;
+        if self.state.health.is_draining() {
+            return ReadinessResponse::Unavailable(Json(Readiness {
+                status: Status::Unavailable,
+                database: if latency.is_some() {
+                    DatabaseStatus::Ok
+                } else {
+                    DatabaseStatus::Unreachable
+                },
+                latency_ms: None,
+            }));
+        }
+        match latency {
             Some(latency) => ReadinessResponse::Ready(Json(Readiness {
                 status: Status::Ok,
                 database: DatabaseStatus::Ok,

@@ -1,7 +1,7 @@
 //! Cross-cutting HTTP concerns: request ids, body limits, panics, and turning every
 //! framework error into a problem response.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use poem::{
     Endpoint, IntoResponse, Request, Response,
@@ -19,9 +19,13 @@ use crate::{error::ApiError, telemetry::REQUEST_ID};
 /// Request id header, accepted from the client or generated.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Wraps every request: assigns its id, opens its log span, maps errors to problems and
-/// echoes the id in the response.
-pub async fn request_context<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+/// Wraps every request: assigns its id, opens its log span, bounds its duration, maps errors
+/// to problems, and adds the id and security headers to the response.
+pub async fn request_context<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    timeout: Duration,
+) -> poem::Result<Response> {
     let request_id = req
         .headers()
         .get(REQUEST_ID_HEADER)
@@ -38,17 +42,46 @@ pub async fn request_context<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Res
     );
     let started = std::time::Instant::now();
     let id = request_id.clone();
+    let is_docs = req.uri().path().starts_with("/docs");
     let mut response = REQUEST_ID
         .scope(id, async move {
-            match ep.call(req).await {
-                Ok(resp) => resp.into_response(),
-                Err(err) => problem_for(err, &method).into_response(),
+            // Dropping the handler's future on timeout rolls back its open transaction.
+            match tokio::time::timeout(timeout, ep.call(req)).await {
+                Ok(Ok(resp)) => resp.into_response(),
+                Ok(Err(err)) => problem_for(err, &method),
+                Err(_) => {
+                    tracing::warn!(timeout_s = timeout.as_secs(), "request timed out");
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "timeout",
+                        "the request took too long and was abandoned; retry later".to_owned(),
+                    )
+                    .with_header(header::RETRY_AFTER, "1")
+                    .into_response()
+                }
             }
         })
         .instrument(span.clone())
         .await;
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if !is_docs {
+        // API answers are data, never documents to render or cache in shared caches.
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
     }
     let status = response.status().as_u16();
     span.in_scope(|| {

@@ -16,7 +16,7 @@ use poem::{
 };
 use poem_openapi::OpenApiService;
 
-use crate::state::AppState;
+use crate::{config::Config, state::AppState};
 
 /// The OpenAPI service with every operation.
 pub fn api_service(
@@ -48,15 +48,25 @@ pub fn build(state: AppState) -> impl Endpoint + use<> {
     let api = api_service(&state);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    let max_body = state.config.max_body_bytes as usize;
-    let origins = state.config.cors_allowed_origins.clone();
-
+    let config = state.config.clone();
     let routes = Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
-        .data(state)
-        .around(move |ep, req| middleware::limit_body(ep, req, max_body));
+        .data(state);
+    with_middleware(routes, &config)
+}
+
+/// Wraps routes in the middleware every request goes through: request id, timeout, problem
+/// mapping, panic recovery, CORS and the body limit (outermost first).
+pub fn with_middleware<E: Endpoint + 'static>(
+    routes: E,
+    config: &Config,
+) -> impl Endpoint + use<E> {
+    let max_body = config.max_body_bytes as usize;
+    let origins = config.cors_allowed_origins.clone();
+    let timeout = std::time::Duration::from_secs(config.request_timeout_seconds);
+    let routes = routes.around(move |ep, req| middleware::limit_body(ep, req, max_body));
     let routes = if origins.is_empty() {
         routes.boxed()
     } else {
@@ -73,5 +83,5 @@ pub fn build(state: AppState) -> impl Endpoint + use<> {
     };
     routes
         .with(CatchPanic::new().with_handler(middleware::panic_response))
-        .around(middleware::request_context)
+        .around(move |ep, req| middleware::request_context(ep, req, timeout))
 }

@@ -75,21 +75,24 @@ where
     json_patch::patch(&mut doc, patch).map_err(|e| Error::Unprocessable(e.to_string()))?;
 
     let patched: V = serde_path_to_error::deserialize(doc).map_err(|e| {
-        let field = e.path().to_string().trim_start_matches('.').to_owned();
         let message = e.inner().to_string();
-        Error::Validation(vec![FieldError::new(
-            if field.is_empty() || field == "?" {
-                "body".into()
-            } else {
-                field
-            },
-            message,
-        )])
+        let path = e.path().to_string();
+        let field = match path.trim_start_matches('.') {
+            // A removed required member is reported on the parent: name the member itself.
+            "" | "?" => missing_field(&message).unwrap_or("body").to_owned(),
+            field => field.to_owned(),
+        };
+        Error::Validation(vec![FieldError::new(field, message)])
     })?;
     patched
         .validate()
         .map_err(|e| Error::Validation(field_errors(&e)))?;
     Ok(patched)
+}
+
+/// The member named by serde's "missing field `x`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// The paths an operation changes: `test` reads only, `copy` writes its target, `move`
@@ -220,6 +223,15 @@ mod tests {
             other => panic!("expected a validation error, got {other:?}"),
         }
         let p = patch(serde_json::json!([{"op": "replace", "path": "/name", "value": "toolong"}]));
+        match apply(&view(), &p, access) {
+            Err(Error::Validation(errors)) => assert_eq!(errors[0].field, "name"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn removing_a_required_member_names_it() {
+        let p = patch(serde_json::json!([{"op": "remove", "path": "/name"}]));
         match apply(&view(), &p, access) {
             Err(Error::Validation(errors)) => assert_eq!(errors[0].field, "name"),
             other => panic!("expected a validation error, got {other:?}"),

@@ -231,6 +231,8 @@ pub fn test_config(database_url: String) -> Config {
     config.argon2_memory_kib = 256;
     config.argon2_iterations = 1;
     config.db_max_connections = 10;
+    // Many test servers share two cores: give connections time under that load.
+    config.db_acquire_timeout_ms = 10_000;
     config.cors_allowed_origins = vec!["https://app.example.com".to_owned()];
     config
 }
@@ -494,4 +496,129 @@ macro_rules! backend_tests {
             }
         )*
     };
+}
+
+impl Resp {
+    /// Asserts a 422 validation problem whose `errors` name `field`.
+    #[track_caller]
+    pub fn expect_field_error(&self, field: &str) -> &Self {
+        self.expect_problem(422);
+        let errors = self.body["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a validation problem lists `errors`: {}", self.body));
+        assert!(
+            errors.iter().any(
+                |e| e["field"] == field && e["message"].as_str().is_some_and(|m| !m.is_empty())
+            ),
+            "expected an error on `{field}`: {}",
+            self.body
+        );
+        self
+    }
+
+    /// The `ETag` header.
+    #[track_caller]
+    pub fn etag(&self) -> &str {
+        self.header("etag").expect("an ETag header")
+    }
+}
+
+impl TestApp {
+    /// GET with query parameters, URL-encoded by the client.
+    pub async fn get_query(&self, path: &str, token: Option<&str>, query: &[(&str, &str)]) -> Resp {
+        self.send(self.request(Method::GET, path, token).query(query))
+            .await
+    }
+
+    /// Number of rows in `users`.
+    pub async fn user_count(&self) -> i64 {
+        self.scalar_i64("SELECT COUNT(*) FROM users").await
+    }
+}
+
+/// A valid event body (future dates, unlimited seats, draft) with `overrides` merged over it.
+pub fn event_body(overrides: Value) -> Value {
+    let mut body = json!({
+        "title": "Rust meetup",
+        "starts_at": "2030-03-01T18:00:00Z",
+        "ends_at": "2030-03-01T21:00:00Z",
+    });
+    if let (Some(map), Value::Object(extra)) = (body.as_object_mut(), overrides) {
+        map.extend(extra);
+    }
+    body
+}
+
+impl TestApp {
+    /// Creates an event as `token` from `event_body(overrides)`.
+    pub async fn create_event(&self, token: &str, overrides: Value) -> Resp {
+        self.post("/api/v1/events", Some(token), event_body(overrides))
+            .await
+    }
+
+    /// Creates a published event from `event_body(overrides)` and returns its id.
+    pub async fn published_event(&self, token: &str, overrides: Value) -> String {
+        let mut body = json!({"status": "published"});
+        if let (Some(map), Value::Object(extra)) = (body.as_object_mut(), overrides) {
+            map.extend(extra);
+        }
+        let resp = self.create_event(token, body).await;
+        resp.expect(201);
+        resp.body["id"].as_str().expect("event id").to_owned()
+    }
+
+    /// Registers the caller for an event (`{}` body).
+    pub async fn register(&self, token: &str, event_id: &str) -> Resp {
+        self.post(
+            &format!("/api/v1/events/{event_id}/attendees"),
+            Some(token),
+            json!({}),
+        )
+        .await
+    }
+
+    /// Registers `user_id` for an event on the caller's authority.
+    pub async fn register_user(&self, token: &str, event_id: &str, user_id: &str) -> Resp {
+        self.post(
+            &format!("/api/v1/events/{event_id}/attendees"),
+            Some(token),
+            json!({"user_id": user_id}),
+        )
+        .await
+    }
+
+    /// An event's attendee records (first 100, by registration time), read by `token`.
+    pub async fn attendees_of(&self, token: &str, event_id: &str) -> Vec<Value> {
+        let resp = self
+            .get(
+                &format!("/api/v1/events/{event_id}/attendees?limit=100"),
+                Some(token),
+            )
+            .await;
+        resp.expect(200);
+        resp.body["items"].as_array().expect("items").clone()
+    }
+}
+
+impl TestApp {
+    /// `(status, waitlist_position)` of an event's attendees keyed by user id, read by `token`.
+    pub async fn attendance(
+        &self,
+        token: &str,
+        event_id: &str,
+    ) -> std::collections::HashMap<String, (String, Value)> {
+        self.attendees_of(token, event_id)
+            .await
+            .into_iter()
+            .map(|a| {
+                (
+                    a["user_id"].as_str().expect("user_id").to_owned(),
+                    (
+                        a["status"].as_str().expect("status").to_owned(),
+                        a["waitlist_position"].clone(),
+                    ),
+                )
+            })
+            .collect()
+    }
 }

@@ -10,4 +10,5 @@ mod errors;
 mod health;
 mod openapi;
 mod patch;
+mod reliability;
 mod users;
