@@ -1,0 +1,202 @@
+//! The real binary: start-up, graceful shutdown on SIGTERM and SIGINT.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_event-manager");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The binary serving a fresh SQLite file; argon2 is made slow so a login stays in flight.
+struct Running {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(extra_env: &[(&str, &str)]) -> Running {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/em.db?mode=rwc", dir.path().display()),
+        )
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("JWT_SECRET", "lifecycle-test-secret-0123456789abcdef-01")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawning the binary");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Running {
+        child,
+        base,
+        _dir: dir,
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// Waits for the process to exit; returns its status and how long it took.
+async fn wait_exit(child: &mut Child, limit: Duration) -> (std::process::ExitStatus, Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return (status, started.elapsed());
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the process did not exit within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_in_flight_request_finish_then_refuses_new_connections_and_exits_0() {
+    let mut server = start(&[
+        ("ARGON2_MEMORY_KIB", "131072"),
+        ("ARGON2_ITERATIONS", "6"),
+        ("SHUTDOWN_TIMEOUT", "10"),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+    let signup = client
+        .post(format!("{base}/api/v1/users"))
+        .json(&json!({"email": "s@example.com", "password": "password123", "full_name": "S"}))
+        .send()
+        .await
+        .expect("sign-up");
+    assert_eq!(signup.status(), 201);
+
+    // A login takes a while (argon2); send SIGTERM while it is being served.
+    let login = tokio::spawn({
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let started = Instant::now();
+            let resp = client
+                .post(format!("{base}/api/v1/auth/token"))
+                .json(&json!({"email": "s@example.com", "password": "password123"}))
+                .send()
+                .await
+                .expect("the in-flight request is answered");
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.expect("json");
+            (status, body, started.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    signal(&server.child, "TERM");
+    let signalled = Instant::now();
+
+    let (status, body, took) = login.await.expect("login task");
+    assert_eq!(status, 200, "the in-flight login completed: {body}");
+    assert!(body["access_token"].is_string());
+    let (exit, _) = wait_exit(&mut server.child, Duration::from_secs(12)).await;
+    let drain = signalled.elapsed();
+    assert!(exit.success(), "exit status {exit}");
+    let refused = reqwest::Client::new()
+        .get(format!("{base}/health/live"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(refused.is_err(), "no new connections after shutdown");
+    eprintln!("shutdown: in-flight login took {took:?}; process exited 0 {drain:?} after SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_on_an_idle_server_exits_0_promptly() {
+    let mut server = start(&[]).await;
+    signal(&server.child, "INT");
+    let (exit, took) = wait_exit(&mut server.child, Duration::from_secs(5)).await;
+    assert!(exit.success(), "exit status {exit}");
+    assert!(took < Duration::from_secs(2), "idle shutdown took {took:?}");
+}
+
+#[tokio::test]
+async fn a_bad_option_value_stops_start_up_with_one_line_naming_it() {
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("BIND_ADDR", "not-an-address")
+        .output()
+        .expect("running the binary");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("--bind-addr"), "{stderr}");
+
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("JWT_SECRET", "too-short")
+        .output()
+        .expect("running the binary");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("JWT_SECRET"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_admin_creates_then_promotes_idempotently() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/em.db?mode=rwc", dir.path().display());
+    let run = || {
+        Command::new(BIN)
+            .env_clear()
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "warn")
+            .args([
+                "create-admin",
+                "--email",
+                "Boss@Example.com",
+                "--password",
+                "password123",
+                "--full-name",
+                "Boss",
+            ])
+            .output()
+            .expect("running create-admin")
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("created administrator"));
+    let second = run();
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stdout).starts_with("promoted administrator"));
+}
