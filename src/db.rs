@@ -46,9 +46,38 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                     .foreign_keys(true)
             });
     }
+    if is_sqlite(url) && !url.contains(":memory:") {
+        prepare_sqlite_file(url).await?;
+    }
     Database::connect(options)
         .await
         .with_context(|| format!("Failed to connect to the database at {}", redact_url(url)))
+}
+
+/// Switches a SQLite file to WAL over a single connection before the pool opens several:
+/// changing the journal mode needs an exclusive lock, and pool connections racing to do it
+/// on a new file can fail with "database is locked" instead of waiting. Once set, the mode
+/// is stored in the file and the pool's own `journal_mode` pragma is a no-op.
+async fn prepare_sqlite_file(url: &str) -> anyhow::Result<()> {
+    use std::str::FromStr;
+
+    use sea_orm::sqlx::{
+        ConnectOptions as _, Connection as _,
+        sqlite::{SqliteConnectOptions, SqliteJournalMode},
+    };
+
+    let options = SqliteConnectOptions::from_str(url)
+        .with_context(|| format!("Invalid SQLite URL {}", redact_url(url)))?
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+    let conn = options
+        .connect()
+        .await
+        .with_context(|| format!("Failed to open the SQLite database at {}", redact_url(url)))?;
+    conn.close()
+        .await
+        .context("Failed to close the SQLite set-up connection")?;
+    Ok(())
 }
 
 /// Applies pending migrations.

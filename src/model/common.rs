@@ -44,6 +44,9 @@ impl FieldError {
     }
 }
 
+/// Param of a struct-level `ValidationError` naming the field it is about.
+pub const FIELD_PARAM: &str = "field";
+
 /// Flattens `validator` errors into `{field, message}` pairs, sorted by field for stable output.
 pub fn field_errors(errors: &validator::ValidationErrors) -> Vec<FieldError> {
     let mut out: Vec<FieldError> = errors
@@ -56,7 +59,12 @@ pub fn field_errors(errors: &validator::ValidationErrors) -> Vec<FieldError> {
                     .as_ref()
                     .map(|m| m.to_string())
                     .unwrap_or_else(|| describe(e));
-                FieldError::new(field.as_ref(), message)
+                // Struct-level checks land under `__all__`; they name their field in a param.
+                let field = match e.params.get(FIELD_PARAM).and_then(|v| v.as_str()) {
+                    Some(named) => named.to_owned(),
+                    None => field.to_string(),
+                };
+                FieldError::new(field, message)
             })
         })
         .collect();

@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
-use super::common::{Timestamp, check_no_control_chars, check_single_line};
+use super::common::{FIELD_PARAM, Timestamp, check_no_control_chars, check_single_line};
 use crate::entity::event;
 
 /// Largest capacity an event may have.
@@ -90,17 +90,13 @@ pub fn check_capacity(value: i64) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// `ends_at` must come after `starts_at`.
-fn check_times(
-    starts_at: &Timestamp,
-    ends_at: &Timestamp,
-) -> Result<(), validator::ValidationErrors> {
+/// `ends_at` must come after `starts_at`; reported on `ends_at`.
+fn check_times(starts_at: &Timestamp, ends_at: &Timestamp) -> Result<(), ValidationError> {
     if ends_at <= starts_at {
-        let mut errors = validator::ValidationErrors::new();
         let mut e = ValidationError::new("order");
         e.message = Some("must be after starts_at".into());
-        errors.add("ends_at", e);
-        return Err(errors);
+        e.add_param(FIELD_PARAM.into(), &"ends_at");
+        return Err(e);
     }
     Ok(())
 }
@@ -143,11 +139,7 @@ pub struct EventCreate {
 }
 
 fn check_create_times(e: &EventCreate) -> Result<(), ValidationError> {
-    check_times(&e.starts_at, &e.ends_at).map_err(|_| {
-        let mut err = ValidationError::new("order");
-        err.message = Some("ends_at must be after starts_at".into());
-        err
-    })
+    check_times(&e.starts_at, &e.ends_at)
 }
 
 fn check_initial_status(status: &EventStatus) -> Result<(), ValidationError> {
@@ -255,11 +247,7 @@ pub struct EventPatchView {
 }
 
 fn check_view_times(v: &EventPatchView) -> Result<(), ValidationError> {
-    check_times(&v.starts_at, &v.ends_at).map_err(|_| {
-        let mut err = ValidationError::new("order");
-        err.message = Some("ends_at must be after starts_at".into());
-        err
-    })
+    check_times(&v.starts_at, &v.ends_at)
 }
 
 impl From<&event::Model> for EventPatchView {

@@ -174,6 +174,11 @@ pub async fn close_waitlist_gap(
             attendee::Column::WaitlistPosition,
             Expr::col(attendee::Column::WaitlistPosition).sub(1),
         )
+        // The record's representation changed: its version (and ETag) must too.
+        .col_expr(
+            attendee::Column::Version,
+            Expr::col(attendee::Column::Version).add(1),
+        )
         .filter(attendee::Column::EventId.eq(event_id))
         .filter(attendee::Column::Status.eq(AttendeeStatus::Waitlisted))
         .filter(attendee::Column::WaitlistPosition.gt(position))
@@ -214,6 +219,10 @@ pub async fn promote_head(
             .col_expr(
                 attendee::Column::WaitlistPosition,
                 Expr::col(attendee::Column::WaitlistPosition).sub(promoted),
+            )
+            .col_expr(
+                attendee::Column::Version,
+                Expr::col(attendee::Column::Version).add(1),
             )
             .filter(attendee::Column::EventId.eq(event_id))
             .filter(attendee::Column::Status.eq(AttendeeStatus::Waitlisted))

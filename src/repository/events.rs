@@ -94,6 +94,10 @@ pub async fn list(
     limit: u64,
     offset: u64,
 ) -> Result<(Vec<event::Model>, u64)> {
+    if filter.q.as_deref().is_some_and(|q| q.contains('\0')) {
+        // Stored text never holds NUL (and PostgreSQL cannot even compare it): no match.
+        return Ok((Vec::new(), 0));
+    }
     let mut cond = Condition::all();
     if let Visibility::Public { viewer } = visibility {
         let mut visible = Condition::any().add(event::Column::Status.ne(EventStatus::Draft));

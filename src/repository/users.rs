@@ -68,6 +68,10 @@ pub async fn list(
     limit: u64,
     offset: u64,
 ) -> Result<(Vec<user::Model>, u64)> {
+    if q.is_some_and(|q| q.contains('\0')) {
+        // Stored text never holds NUL (and PostgreSQL cannot even compare it): no match.
+        return Ok((Vec::new(), 0));
+    }
     let mut query = Users::find();
     if let Some(q) = q.filter(|q| !q.is_empty()) {
         let pattern = contains_pattern(&q.to_lowercase());

@@ -2,7 +2,7 @@
 
 use poem_openapi::Tags;
 
-use crate::{error::ApiError, service::patch::Precondition};
+use crate::service::patch::Precondition;
 
 /// Groups of operations in the spec.
 #[derive(Tags)]
@@ -24,34 +24,23 @@ pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }
 
-/// Parses `If-Match` (RFC 9110): `*`, or a list of entity tags. Weak tags are kept out of
-/// the list, since If-Match compares strongly: a request naming only weak tags fails with 412.
-pub fn parse_if_match(value: Option<String>) -> Result<Option<Precondition>, ApiError> {
-    let Some(value) = value else { return Ok(None) };
+/// Parses `If-Match` (RFC 9110): `*`, or a list of entity tags. Weak tags never match
+/// (If-Match compares strongly), and a value that is not an entity-tag list is a
+/// precondition that cannot hold: both end in 412, never in an unconditional write.
+pub fn parse_if_match(value: Option<String>) -> Option<Precondition> {
+    let value = value?;
     let value = value.trim();
     if value == "*" {
-        return Ok(Some(Precondition::Any));
+        return Some(Precondition::Any);
     }
     let mut versions = Vec::new();
     for tag in value.split(',').map(str::trim) {
-        let (weak, opaque) = match tag.strip_prefix("W/") {
-            Some(rest) => (true, rest),
-            None => (false, tag),
-        };
-        let inner = opaque
-            .strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "If-Match must be `*` or entity tags such as \"3\" (with the quotes)",
-                )
-            })?;
-        // Any other opaque tag is well-formed but names no version of ours: it cannot match.
-        if let (false, Ok(v)) = (weak, inner.parse::<i64>()) {
-            versions.push(v);
+        let strong = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+        if let Some(version) = strong.and_then(|v| v.parse::<i64>().ok()) {
+            versions.push(version);
         }
     }
-    Ok(Some(Precondition::Versions(versions)))
+    Some(Precondition::Versions(versions))
 }
 
 /// Default page size.
@@ -64,16 +53,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn if_match_accepts_star_lists_and_ignores_weak_tags() {
-        assert_eq!(parse_if_match(None).unwrap(), None);
+    fn if_match_accepts_star_lists_and_never_matches_weak_or_malformed_tags() {
+        assert_eq!(parse_if_match(None), None);
+        assert_eq!(parse_if_match(Some("*".into())), Some(Precondition::Any));
         assert_eq!(
-            parse_if_match(Some("*".into())).unwrap(),
-            Some(Precondition::Any)
-        );
-        assert_eq!(
-            parse_if_match(Some("\"1\", W/\"2\", \"x\", \"3\"".into())).unwrap(),
+            parse_if_match(Some("\"1\", W/\"2\", \"x\", \"3\"".into())),
             Some(Precondition::Versions(vec![1, 3]))
         );
-        assert!(parse_if_match(Some("3".into())).is_err());
+        assert_eq!(
+            parse_if_match(Some("3".into())),
+            Some(Precondition::Versions(vec![]))
+        );
+        assert_eq!(
+            parse_if_match(Some(String::new())),
+            Some(Precondition::Versions(vec![]))
+        );
     }
 }

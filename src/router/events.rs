@@ -136,7 +136,10 @@ impl EventsApi {
         )]
         limit: Query<u32>,
         /// Items to skip.
-        #[oai(default, validator(maximum(value = "1000000000")))]
+        #[oai(
+            default,
+            validator(minimum(value = "0"), maximum(value = "1000000000"))
+        )]
         offset: Query<u64>,
     ) -> ApiResult<Json<Page<EventRead>>> {
         let filter = EventFilter {
@@ -184,7 +187,7 @@ impl EventsApi {
         if_match: Header<Option<String>>,
         body: JsonPatch,
     ) -> ApiResult<EventResponse> {
-        let precondition = parse_if_match(if_match.0)?;
+        let precondition = parse_if_match(if_match.0);
         Ok(self
             .state
             .events
@@ -208,7 +211,7 @@ impl EventsApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
     ) -> ApiResult<Deleted> {
-        let precondition = parse_if_match(if_match.0)?;
+        let precondition = parse_if_match(if_match.0);
         self.state
             .events
             .delete(&auth.0, id.0, precondition.as_ref())
@@ -257,7 +260,10 @@ impl EventsApi {
         )]
         limit: Query<u32>,
         /// Items to skip.
-        #[oai(default, validator(maximum(value = "1000000000")))]
+        #[oai(
+            default,
+            validator(minimum(value = "0"), maximum(value = "1000000000"))
+        )]
         offset: Query<u64>,
     ) -> ApiResult<Json<Page<AttendeeRead>>> {
         Ok(Json(
@@ -308,7 +314,7 @@ impl EventsApi {
         if_match: Header<Option<String>>,
         body: JsonPatch,
     ) -> ApiResult<AttendeeResponse> {
-        let precondition = parse_if_match(if_match.0)?;
+        let precondition = parse_if_match(if_match.0);
         Ok(self
             .state
             .attendees
@@ -333,7 +339,7 @@ impl EventsApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
     ) -> ApiResult<Deleted> {
-        let precondition = parse_if_match(if_match.0)?;
+        let precondition = parse_if_match(if_match.0);
         self.state
             .attendees
             .cancel(&auth.0, id.0, attendee_id.0, precondition.as_ref())
@@ -360,7 +366,10 @@ impl EventsApi {
         )]
         limit: Query<u32>,
         /// Items to skip.
-        #[oai(default, validator(maximum(value = "1000000000")))]
+        #[oai(
+            default,
+            validator(minimum(value = "0"), maximum(value = "1000000000"))
+        )]
         offset: Query<u64>,
     ) -> ApiResult<Json<Page<Registration>>> {
         Ok(Json(

@@ -25,6 +25,7 @@ pub async fn request_context<E: Endpoint>(
     ep: Arc<E>,
     req: Request,
     timeout: Duration,
+    allowed: Arc<AllowedMethods>,
 ) -> poem::Result<Response> {
     let request_id = req
         .headers()
@@ -42,13 +43,23 @@ pub async fn request_context<E: Endpoint>(
     );
     let started = std::time::Instant::now();
     let id = request_id.clone();
-    let is_docs = req.uri().path().starts_with("/docs");
+    let path = req.uri().path().to_owned();
+    let is_docs = path.starts_with("/docs");
     let mut response = REQUEST_ID
         .scope(id, async move {
             // Dropping the handler's future on timeout rolls back its open transaction.
             match tokio::time::timeout(timeout, ep.call(req)).await {
                 Ok(Ok(resp)) => resp.into_response(),
-                Ok(Err(err)) => problem_for(err, &method),
+                Ok(Err(err)) => {
+                    let mut response = problem_for(err, &method);
+                    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                        && let Some(allow) = allowed.for_path(&path)
+                        && let Ok(value) = HeaderValue::from_str(allow)
+                    {
+                        response.headers_mut().insert(header::ALLOW, value);
+                    }
+                    response
+                }
                 Err(_) => {
                     tracing::warn!(timeout_s = timeout.as_secs(), "request timed out");
                     ApiError::new(
@@ -196,4 +207,74 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
         .unwrap_or_default();
     tracing::error!(panic = %message, "handler panicked");
     ApiError::internal().into_response()
+}
+
+/// The methods each documented path accepts, for the `Allow` header of 405 answers
+/// (RFC 9110 requires it). Built once from the OpenAPI document.
+#[derive(Debug, Default)]
+pub struct AllowedMethods {
+    routes: Vec<(Vec<String>, String)>,
+}
+
+impl AllowedMethods {
+    /// Reads the paths and methods of an OpenAPI document (JSON).
+    pub fn from_spec(spec: &str) -> Self {
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(spec) else {
+            return Self::default();
+        };
+        let mut routes = Vec::new();
+        if let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) {
+            for (template, item) in paths {
+                let mut methods: Vec<String> = item
+                    .as_object()
+                    .map(|ops| ops.keys().map(|m| m.to_uppercase()).collect())
+                    .unwrap_or_default();
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".to_owned());
+                }
+                methods.sort();
+                let segments = template.split('/').map(str::to_owned).collect();
+                routes.push((segments, methods.join(", ")));
+            }
+        }
+        Self { routes }
+    }
+
+    /// The `Allow` value for a request path, if it matches a documented path.
+    pub fn for_path(&self, path: &str) -> Option<&str> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.routes
+            .iter()
+            .filter(|(template, _)| template.len() == segments.len())
+            .filter(|(template, _)| {
+                template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}')))
+            })
+            // Literal segments beat parameters (`/users/me` over `/users/{id}`).
+            .max_by_key(|(template, _)| template.iter().filter(|t| !t.starts_with('{')).count())
+            .map(|(_, allow)| allow.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AllowedMethods;
+
+    #[test]
+    fn allow_lists_the_documented_methods_of_the_matching_path() {
+        let spec = r#"{"paths": {
+            "/users/{id}": {"get": {}, "patch": {}, "delete": {}},
+            "/users/me": {"get": {}},
+            "/health": {"get": {}}
+        }}"#;
+        let allowed = AllowedMethods::from_spec(spec);
+        assert_eq!(
+            allowed.for_path("/users/42"),
+            Some("DELETE, GET, HEAD, PATCH")
+        );
+        assert_eq!(allowed.for_path("/users/me"), Some("GET, HEAD"));
+        assert_eq!(allowed.for_path("/nowhere"), None);
+    }
 }

@@ -49,12 +49,13 @@ pub fn build(state: AppState) -> impl Endpoint + use<> {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let config = state.config.clone();
+    let allowed = std::sync::Arc::new(middleware::AllowedMethods::from_spec(&api.spec()));
     let routes = Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
         .data(state);
-    with_middleware(routes, &config)
+    with_middleware(routes, &config, allowed)
 }
 
 /// Wraps routes in the middleware every request goes through: request id, timeout, problem
@@ -62,6 +63,7 @@ pub fn build(state: AppState) -> impl Endpoint + use<> {
 pub fn with_middleware<E: Endpoint + 'static>(
     routes: E,
     config: &Config,
+    allowed: std::sync::Arc<middleware::AllowedMethods>,
 ) -> impl Endpoint + use<E> {
     let max_body = config.max_body_bytes as usize;
     let origins = config.cors_allowed_origins.clone();
@@ -83,5 +85,5 @@ pub fn with_middleware<E: Endpoint + 'static>(
     };
     routes
         .with(CatchPanic::new().with_handler(middleware::panic_response))
-        .around(move |ep, req| middleware::request_context(ep, req, timeout))
+        .around(move |ep, req| middleware::request_context(ep, req, timeout, allowed.clone()))
 }

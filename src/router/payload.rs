@@ -3,7 +3,7 @@
 
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::{
-    Enum, Object, impl_apirequest_for_payload,
+    Object, Union, impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
     registry::{MetaSchemaRef, Registry},
     types::Type,
@@ -69,36 +69,95 @@ pub const JSON_PATCH: &str = "application/json-patch+json";
 /// A JSON Patch document (RFC 6902).
 pub struct JsonPatch(pub json_patch::Patch);
 
-/// The operation of a JSON Patch step.
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "lowercase")]
-pub enum PatchOp {
-    /// Add a member or array element.
-    Add,
-    /// Remove the value at `path`.
-    Remove,
-    /// Replace the value at `path`.
-    Replace,
-    /// Move the value at `from` to `path`.
-    Move,
-    /// Copy the value at `from` to `path`.
-    Copy,
-    /// Check that `path` holds `value`; the whole patch fails otherwise.
-    Test,
+/// `add`: insert `value` at `path` (a member is created or replaced).
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "JsonPatchAdd")]
+pub struct PatchAdd {
+    /// JSON Pointer (RFC 6901) to the target, such as `/title`.
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    pub path: String,
+    /// The value to add.
+    pub value: serde_json::Value,
 }
 
-/// One step of a JSON Patch document (RFC 6902); documentation of the wire format.
+/// `remove`: delete the value at `path`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "JsonPatchOperation")]
-pub struct PatchOperationDoc {
-    /// The operation.
-    pub op: PatchOp,
-    /// JSON Pointer (RFC 6901) to the target member, such as `/title`.
+#[oai(rename = "JsonPatchRemove")]
+pub struct PatchRemove {
+    /// JSON Pointer to the value to remove.
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
     pub path: String,
-    /// The value (`add`, `replace`, `test`).
-    pub value: Option<serde_json::Value>,
-    /// JSON Pointer to the source (`move`, `copy`).
-    pub from: Option<String>,
+}
+
+/// `replace`: replace the existing value at `path`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "JsonPatchReplace")]
+pub struct PatchReplace {
+    /// JSON Pointer to the value to replace.
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    pub path: String,
+    /// The new value.
+    pub value: serde_json::Value,
+}
+
+/// `move`: remove the value at `from` and add it at `path`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "JsonPatchMove")]
+pub struct PatchMove {
+    /// JSON Pointer to the source.
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    pub from: String,
+    /// JSON Pointer to the target.
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    pub path: String,
+}
+
+/// `copy`: add a copy of the value at `from` at `path`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "JsonPatchCopy")]
+pub struct PatchCopy {
+    /// JSON Pointer to the source.
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    pub from: String,
+    /// JSON Pointer to the target.
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    pub path: String,
+}
+
+/// `test`: the whole patch fails unless the value at `path` equals `value`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "JsonPatchTest")]
+pub struct PatchTest {
+    /// JSON Pointer to the value to compare.
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    pub path: String,
+    /// The expected value.
+    pub value: serde_json::Value,
+}
+
+/// One step of a JSON Patch document (RFC 6902), told apart by `op`; documentation of the
+/// wire format (the `json-patch` crate parses and applies it).
+#[derive(Debug, Clone, Union)]
+#[oai(discriminator_name = "op", rename = "JsonPatchOperation")]
+pub enum PatchOperationDoc {
+    /// Add.
+    #[oai(mapping = "add")]
+    Add(PatchAdd),
+    /// Remove.
+    #[oai(mapping = "remove")]
+    Remove(PatchRemove),
+    /// Replace.
+    #[oai(mapping = "replace")]
+    Replace(PatchReplace),
+    /// Move.
+    #[oai(mapping = "move")]
+    Move(PatchMove),
+    /// Copy.
+    #[oai(mapping = "copy")]
+    Copy(PatchCopy),
+    /// Test.
+    #[oai(mapping = "test")]
+    Test(PatchTest),
 }
 
 impl Payload for JsonPatch {

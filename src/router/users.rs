@@ -123,7 +123,10 @@ impl UsersApi {
         )]
         limit: Query<u32>,
         /// Items to skip.
-        #[oai(default, validator(maximum(value = "1000000000")))]
+        #[oai(
+            default,
+            validator(minimum(value = "0"), maximum(value = "1000000000"))
+        )]
         offset: Query<u64>,
     ) -> ApiResult<Json<Page<UserRead>>> {
         Ok(Json(
@@ -157,12 +160,12 @@ impl UsersApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        /// Apply only if the user is still at this version (`"3"`); 412 otherwise.
+        /// Apply only if the user is still at this version (`"3"`, or `*`); 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: JsonPatch,
     ) -> ApiResult<UserResponse> {
-        let precondition = parse_if_match(if_match.0)?;
+        let precondition = parse_if_match(if_match.0);
         Ok(self
             .state
             .users
@@ -186,7 +189,7 @@ impl UsersApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
     ) -> ApiResult<Deleted> {
-        let precondition = parse_if_match(if_match.0)?;
+        let precondition = parse_if_match(if_match.0);
         self.state
             .users
             .delete(&auth.0, id.0, precondition.as_ref())

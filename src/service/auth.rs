@@ -256,7 +256,12 @@ impl AuthService {
     ) -> Result<TokenResponse> {
         let email = normalize_email(&request.email);
         self.throttle.check(&email, client)?;
-        let user = repository::users::find_by_email(&self.db, &email).await?;
+        // An email no account can have (NUL, too long) is looked up nowhere, at the same cost.
+        let user = if email.contains('\0') || email.chars().count() > 254 {
+            None
+        } else {
+            repository::users::find_by_email(&self.db, &email).await?
+        };
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         if !self.passwords.verify(request.password, hash).await? {
             self.throttle.record_failure(&email, client)?;

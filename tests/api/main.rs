@@ -4,11 +4,14 @@
 
 mod helpers;
 
+mod attendees;
 mod auth;
 mod concurrency;
 mod errors;
+mod events;
 mod health;
 mod openapi;
 mod patch;
+mod permissions;
 mod reliability;
 mod users;

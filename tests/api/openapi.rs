@@ -1,6 +1,6 @@
 //! The OpenAPI 3 document and the Swagger UI.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{backend_tests, helpers::TestApp};
 
@@ -63,6 +63,14 @@ fn enum_values<'a>(spec: &'a Value, schema: &'a Value) -> Vec<&'a str> {
         .collect()
 }
 
+/// The values of an inline enum (none when the schema has no enum).
+fn enum_values_of(schema: &Value) -> Vec<&str> {
+    schema["enum"]
+        .as_array()
+        .map(|values| values.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default()
+}
+
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 backend_tests! {
@@ -108,10 +116,36 @@ backend_tests! {
         assert_eq!(patch["requestBody"]["required"], true);
         let schema = resolve(&spec, &content["application/json-patch+json"]["schema"]);
         assert_eq!(schema["type"], "array");
+        // One schema per operation, told apart by `op`, each requiring its own members.
         let op = resolve(&spec, &schema["items"]);
-        let ops = enum_values(&spec, &op["properties"]["op"]);
-        for name in ["add", "remove", "replace", "move", "copy", "test"] {
-            assert!(ops.contains(&name), "op {name} documented: {ops:?}");
+        assert_eq!(op["discriminator"]["propertyName"], "op");
+        let mapping = op["discriminator"]["mapping"].as_object().expect("a mapping");
+        for (name, required) in [
+            ("add", &["path", "value"][..]),
+            ("remove", &["path"][..]),
+            ("replace", &["path", "value"][..]),
+            ("move", &["from", "path"][..]),
+            ("copy", &["from", "path"][..]),
+            ("test", &["path", "value"][..]),
+        ] {
+            let reference = json!({"$ref": mapping[name]});
+            let variant = resolve(&spec, &reference);
+            // The variant is `allOf: [{op: enum [name]}, {$ref: the operation's object}]`.
+            let parts: Vec<&Value> = match variant["allOf"].as_array() {
+                Some(parts) => parts.iter().map(|p| resolve(&spec, p)).collect(),
+                None => vec![variant],
+            };
+            let ops: Vec<&str> = parts.iter().flat_map(|p| enum_values_of(&p["properties"]["op"])).collect();
+            assert_eq!(ops, vec![name], "the {name} variant pins op");
+            let listed: Vec<&str> = parts
+                .iter()
+                .filter_map(|p| p["required"].as_array())
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
+            for member in required {
+                assert!(listed.contains(member), "{name} requires {member}: {variant}");
+            }
         }
         let params = patch["parameters"].as_array().expect("parameters");
         assert!(

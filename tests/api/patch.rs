@@ -449,6 +449,20 @@ backend_tests! {
         .expect(200);
     }
 
+    async fn a_weak_empty_or_malformed_if_match_never_matches(app) {
+        let user = app.user().await;
+        let before = read(&app, &user).await;
+        let ops = json!([{"op": "replace", "path": "/full_name", "value": "Nope"}]);
+        for tag in ["W/\"1\"", "", "1", "\"one\""] {
+            let resp = app
+                .patch(&user_path(&user), Some(&user.token), ops.clone(), Some(tag))
+                .await;
+            resp.expect_problem(412);
+            assert_eq!(resp.etag(), "\"1\"", "412 names the current version");
+        }
+        assert_eq!(read(&app, &user).await, before);
+    }
+
     async fn a_patch_sent_as_plain_json_is_415_with_accept_patch(app) {
         let user = app.user().await;
         let before = read(&app, &user).await;

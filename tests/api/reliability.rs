@@ -34,7 +34,7 @@ async fn serve_with_middleware(routes: Route, config: &Config) -> String {
     let addr = *acceptor.local_addr()[0]
         .as_socket_addr()
         .expect("socket address");
-    let app = with_middleware(routes, config);
+    let app = with_middleware(routes, config, Default::default());
     tokio::spawn(async move {
         let _ = Server::new_with_acceptor(acceptor).run(app).await;
     });
