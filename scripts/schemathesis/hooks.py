@@ -1,0 +1,53 @@
+"""Schemathesis hooks for event-manager.
+
+Authentication: every few seconds a fresh member is signed up and logged in. The fuzzer is
+free to delete "its" user or change its password (both are legitimate API calls), so a
+single seeded token would turn the rest of the run into 401s; fresh users keep every
+operation reachable without hiding anything from the checks.
+
+`GET /api/v1/users/{id}` is sent as the administrator created by run.sh: the contract
+answers 404 for another member's account, and the accounts the fuzzer creates with
+`POST /api/v1/users` (anonymous sign-up) belong to nobody it is logged in as. Viewing them
+as an administrator is what the contract allows; every other operation runs as a member.
+"""
+
+import os
+import uuid
+
+import requests
+import schemathesis
+
+BASE_URL = os.environ["EM_BASE_URL"].rstrip("/")
+ADMIN_EMAIL = os.environ["EM_ADMIN_EMAIL"]
+ADMIN_PASSWORD = os.environ["EM_ADMIN_PASSWORD"]
+PASSWORD = "fuzzing-password-123"
+
+
+def login(email, password):
+    token = requests.post(
+        f"{BASE_URL}/api/v1/auth/token",
+        json={"email": email, "password": password},
+        timeout=10,
+    )
+    token.raise_for_status()
+    return token.json()["access_token"]
+
+
+@schemathesis.auth(refresh_interval=5)
+class FreshMember:
+    """Bearer token of a member signed up for the purpose (and the administrator's)."""
+
+    def get(self, case, ctx):
+        email = f"fuzz-{uuid.uuid4().hex}@example.com"
+        created = requests.post(
+            f"{BASE_URL}/api/v1/users",
+            json={"email": email, "password": PASSWORD, "full_name": "Fuzz"},
+            timeout=10,
+        )
+        created.raise_for_status()
+        return {"member": login(email, PASSWORD), "admin": login(ADMIN_EMAIL, ADMIN_PASSWORD)}
+
+    def set(self, case, data, ctx):
+        as_admin = case.operation.method.upper() == "GET" and case.operation.path == "/api/v1/users/{id}"
+        case.headers = case.headers or {}
+        case.headers["Authorization"] = f"Bearer {data['admin' if as_admin else 'member']}"
