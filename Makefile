@@ -16,7 +16,7 @@ ARGS ?=
 # The test harness reads it; make passes it through unchanged (empty means SQLite only).
 export TEST_DATABASE_URL
 
-.PHONY: help run build release fmt lint test migrate clean fuzz
+.PHONY: help run build release fmt lint test migrate clean fuzz soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ test: lint ## Lint, then run every test (PostgreSQL too when TEST_DATABASE_URL i
 
 migrate: ## Apply pending migrations to DATABASE_URL (default: the SQLite file)
 	$(CARGO) run -- $(ARGS) migrate
+
+soak: ## Minutes of mixed traffic on PostgreSQL, then memory and invariants checked (SOAK_SECONDS)
+	scripts/soak.sh
 
 fuzz: ## Schemathesis (pinned) against the release server on a fresh PostgreSQL database
 	scripts/schemathesis/run.sh

@@ -28,6 +28,9 @@ use crate::{
 /// Argon2id hashing, run on the blocking pool so that the async workers keep serving.
 pub struct Passwords {
     params: argon2::Params,
+    /// One hash per core at a time: more would only queue on the CPU while holding their
+    /// memory, and a burst of logins must not starve the rest of the service.
+    permits: tokio::sync::Semaphore,
     /// A real hash of a random password: verifying against it when the email is unknown
     /// makes "no such user" cost as much as "wrong password".
     dummy_hash: String,
@@ -43,11 +46,17 @@ impl Passwords {
             .hash_password(&dummy)
             .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?
             .to_string();
-        Ok(Self { params, dummy_hash })
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            params,
+            dummy_hash,
+            permits: tokio::sync::Semaphore::new(cores),
+        })
     }
 
     /// PHC string of `password`, with a fresh salt.
     pub async fn hash(&self, password: String) -> Result<String> {
+        let _permit = self.permits.acquire().await.map_err(anyhow::Error::from)?;
         let params = self.params.clone();
         tokio::task::spawn_blocking(move || {
             Argon2::from(&params)
@@ -64,6 +73,7 @@ impl Passwords {
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool> {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
+        let _permit = self.permits.acquire().await.map_err(anyhow::Error::from)?;
         let params = self.params.clone();
         let ok = tokio::task::spawn_blocking(move || {
             Argon2::from(&params)
