@@ -90,45 +90,14 @@ impl From<attendee::Model> for AttendeeRead {
     }
 }
 
-/// One of the caller's registrations, with its event.
+/// One of the caller's registrations: the attendee record, plus its event in short.
 #[derive(Debug, Clone, Object)]
 pub struct Registration {
-    /// Identifier of the attendee record.
-    pub id: Uuid,
-    /// The event.
-    pub event_id: Uuid,
-    /// The caller.
-    pub user_id: Uuid,
-    /// Status.
-    pub status: AttendeeStatus,
-    /// 1-based place in the queue while waitlisted; null otherwise.
-    #[oai(nullable)]
-    pub waitlist_position: Option<i64>,
-    /// Time of the latest registration (UTC).
-    pub registered_at: Timestamp,
-    /// Last change (UTC).
-    pub updated_at: Timestamp,
-    /// +1 on every change.
-    pub version: i64,
+    /// The attendee record (its fields appear at the top level).
+    #[oai(flatten)]
+    pub record: AttendeeRead,
     /// The event, in short.
     pub event: EventSummary,
-}
-
-impl Registration {
-    /// Joins a record with its event summary.
-    pub fn new(a: AttendeeRead, event: EventSummary) -> Self {
-        Self {
-            id: a.id,
-            event_id: a.event_id,
-            user_id: a.user_id,
-            status: a.status,
-            waitlist_position: a.waitlist_position,
-            registered_at: a.registered_at,
-            updated_at: a.updated_at,
-            version: a.version,
-            event,
-        }
-    }
 }
 
 /// The writable fields of an attendee, as JSON Patch sees them.

@@ -15,11 +15,9 @@ use crate::{
 
 type Now = chrono::DateTime<chrono::Utc>;
 
-/// An event to insert.
-pub struct NewEvent {
-    /// Id (UUIDv7).
-    pub id: Uuid,
-    /// Trimmed title.
+/// An event's own fields, as stored (trimmed, validated by the service).
+pub struct EventFields {
+    /// Title.
     pub title: String,
     /// Description.
     pub description: String,
@@ -29,35 +27,37 @@ pub struct NewEvent {
     pub starts_at: Now,
     /// End.
     pub ends_at: Now,
-    /// Seats or unlimited.
+    /// Seats, or unlimited.
     pub capacity: Option<i32>,
     /// Waitlist switch.
     pub waitlist_enabled: bool,
-    /// Initial status.
+    /// Status.
     pub status: EventStatus,
-    /// Organizer.
-    pub organizer_id: Uuid,
-    /// Creation time.
-    pub now: Now,
 }
 
-/// Inserts an event with no attendees and version 1.
-pub async fn insert(db: &impl ConnectionTrait, new: NewEvent) -> Result<event::Model> {
+/// Inserts an event organized by `organizer_id`, with no attendees and version 1.
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    organizer_id: Uuid,
+    f: EventFields,
+    now: Now,
+) -> Result<event::Model> {
     let model = event::ActiveModel {
-        id: Set(new.id),
-        title: Set(new.title),
-        description: Set(new.description),
-        location: Set(new.location),
-        starts_at: Set(new.starts_at),
-        ends_at: Set(new.ends_at),
-        capacity: Set(new.capacity),
-        waitlist_enabled: Set(new.waitlist_enabled),
-        status: Set(new.status),
-        organizer_id: Set(new.organizer_id),
+        id: Set(id),
+        title: Set(f.title),
+        description: Set(f.description),
+        location: Set(f.location),
+        starts_at: Set(f.starts_at),
+        ends_at: Set(f.ends_at),
+        capacity: Set(f.capacity),
+        waitlist_enabled: Set(f.waitlist_enabled),
+        status: Set(f.status),
+        organizer_id: Set(organizer_id),
         confirmed_count: Set(0),
         waitlist_count: Set(0),
-        created_at: Set(new.now),
-        updated_at: Set(new.now),
+        created_at: Set(now),
+        updated_at: Set(now),
         version: Set(1),
     };
     Ok(model.insert(db).await?)
@@ -150,33 +150,12 @@ pub async fn list(
     Ok((items, total))
 }
 
-/// New values of an event's own fields.
-pub struct EventChanges {
-    /// Title.
-    pub title: String,
-    /// Description.
-    pub description: String,
-    /// Location.
-    pub location: String,
-    /// Start.
-    pub starts_at: Now,
-    /// End.
-    pub ends_at: Now,
-    /// Seats.
-    pub capacity: Option<i32>,
-    /// Waitlist switch.
-    pub waitlist_enabled: bool,
-    /// Status.
-    pub status: EventStatus,
-    /// Time of the change.
-    pub now: Now,
-}
-
 /// Writes an event's own fields and bumps its version. The caller holds the row lock.
 pub async fn update_fields(
     db: &impl ConnectionTrait,
     id: Uuid,
-    c: EventChanges,
+    c: EventFields,
+    now: Now,
 ) -> Result<Option<event::Model>> {
     let rows = Events::update_many()
         .col_expr(event::Column::Title, Expr::value(c.title))
@@ -190,7 +169,7 @@ pub async fn update_fields(
             Expr::value(c.waitlist_enabled),
         )
         .col_expr(event::Column::Status, Expr::value(c.status))
-        .col_expr(event::Column::UpdatedAt, Expr::value(c.now))
+        .col_expr(event::Column::UpdatedAt, Expr::value(now))
         .col_expr(
             event::Column::Version,
             Expr::col(event::Column::Version).add(1),

@@ -187,7 +187,10 @@ impl AttendeeService {
         Ok(Page {
             items: rows
                 .into_iter()
-                .map(|(a, e)| Registration::new(a.into(), (&e).into()))
+                .map(|(a, e)| Registration {
+                    record: a.into(),
+                    event: (&e).into(),
+                })
                 .collect(),
             total,
             limit,

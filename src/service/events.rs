@@ -14,7 +14,7 @@ use crate::{
     model::{EventCreate, EventFilter, EventPatchView, EventRead, Page, field_errors},
     repository::{
         self,
-        events::{EventChanges, NewEvent, Visibility},
+        events::{EventFields, Visibility},
     },
 };
 
@@ -76,23 +76,18 @@ impl EventService {
         input
             .validate()
             .map_err(|e| Error::Validation(field_errors(&e)))?;
-        let created = repository::events::insert(
-            &self.db,
-            NewEvent {
-                id: Uuid::now_v7(),
-                title: input.title.trim().to_owned(),
-                description: input.description,
-                location: input.location,
-                starts_at: input.starts_at.0,
-                ends_at: input.ends_at.0,
-                capacity: input.capacity.map(|c| c as i32),
-                waitlist_enabled: input.waitlist_enabled,
-                status: input.status.map(Into::into).unwrap_or(EventStatus::Draft),
-                organizer_id: caller.id,
-                now: now(),
-            },
-        )
-        .await?;
+        let fields = EventFields {
+            title: input.title.trim().to_owned(),
+            description: input.description,
+            location: input.location,
+            starts_at: input.starts_at.0,
+            ends_at: input.ends_at.0,
+            capacity: input.capacity.map(|c| c as i32),
+            waitlist_enabled: input.waitlist_enabled,
+            status: input.status.map(Into::into).unwrap_or(EventStatus::Draft),
+        };
+        let created =
+            repository::events::insert(&self.db, Uuid::now_v7(), caller.id, fields, now()).await?;
         Ok(created.into())
     }
 
@@ -218,23 +213,19 @@ async fn patch_in(
             current.confirmed_count
         )));
     }
-    let updated = repository::events::update_fields(
-        txn,
-        id,
-        EventChanges {
-            title: after.title.trim().to_owned(),
-            description: after.description,
-            location: after.location,
-            starts_at: after.starts_at.0,
-            ends_at: after.ends_at.0,
-            capacity,
-            waitlist_enabled: after.waitlist_enabled,
-            status: new_status,
-            now: now(),
-        },
-    )
-    .await?
-    .ok_or(Error::NotFound("event"))?;
+    let fields = EventFields {
+        title: after.title.trim().to_owned(),
+        description: after.description,
+        location: after.location,
+        starts_at: after.starts_at.0,
+        ends_at: after.ends_at.0,
+        capacity,
+        waitlist_enabled: after.waitlist_enabled,
+        status: new_status,
+    };
+    let updated = repository::events::update_fields(txn, id, fields, now())
+        .await?
+        .ok_or(Error::NotFound("event"))?;
     // More seats (or no limit) let the queue move up, oldest first.
     attendees::promote_waitlist(txn, updated, now()).await
 }
