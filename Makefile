@@ -16,7 +16,7 @@ ARGS ?=
 # The test harness reads it; make passes it through unchanged (empty means SQLite only).
 export TEST_DATABASE_URL
 
-.PHONY: help run build release fmt lint test migrate clean fuzz soak
+.PHONY: help run build release fmt lint test migrate clean fuzz soak bench bench-smoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,12 @@ test: lint ## Lint, then run every test (PostgreSQL too when TEST_DATABASE_URL i
 
 migrate: ## Apply pending migrations to DATABASE_URL (default: the SQLite file)
 	$(CARGO) run -- $(ARGS) migrate
+
+bench: ## Benchmark on PostgreSQL and SQLite (~5 min once built); see docs/performance.md
+	scripts/bench.sh
+
+bench-smoke: ## Seconds-long run of the benchmark with small data; fails on any error
+	scripts/bench.sh --smoke
 
 soak: ## Minutes of mixed traffic on PostgreSQL, then memory and invariants checked (SOAK_SECONDS)
 	scripts/soak.sh

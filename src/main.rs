@@ -36,10 +36,14 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    if let Err(e) = telemetry::init(cli.config.log_format, &cli.config.log_filter) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
+    // Held until the end of main: dropping it flushes the log lines still queued.
+    let _log_guard = match telemetry::init(cli.config.log_format, &cli.config.log_filter) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

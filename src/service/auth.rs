@@ -32,8 +32,9 @@ pub struct Passwords {
     /// memory, and a burst of logins must not starve the rest of the service.
     permits: tokio::sync::Semaphore,
     /// A real hash of a random password: verifying against it when the email is unknown
-    /// makes "no such user" cost as much as "wrong password".
-    dummy_hash: String,
+    /// makes "no such user" cost as much as "wrong password". Made at the first such login,
+    /// not at start-up, so an idle server never holds argon2's memory.
+    dummy_hash: tokio::sync::OnceCell<String>,
 }
 
 impl Passwords {
@@ -41,15 +42,10 @@ impl Passwords {
     pub fn new(memory_kib: u32, iterations: u32) -> anyhow::Result<Self> {
         let params = argon2::Params::new(memory_kib, iterations, 1, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
-        let dummy: [u8; 16] = rand::random();
-        let dummy_hash = Argon2::from(&params)
-            .hash_password(&dummy)
-            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?
-            .to_string();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             params,
-            dummy_hash,
+            dummy_hash: tokio::sync::OnceCell::new(),
             permits: tokio::sync::Semaphore::new(cores),
         })
     }
@@ -72,7 +68,17 @@ impl Passwords {
     /// Whether `password` matches `hash`; with no hash, burns the same time and says no.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool> {
         let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
+        let hash = match hash {
+            Some(hash) => hash,
+            None => self
+                .dummy_hash
+                .get_or_try_init(|| {
+                    let random: [u8; 16] = rand::random();
+                    self.hash(hex(&random))
+                })
+                .await?
+                .clone(),
+        };
         let _permit = self.permits.acquire().await.map_err(anyhow::Error::from)?;
         let params = self.params.clone();
         let ok = tokio::task::spawn_blocking(move || {
@@ -84,6 +90,11 @@ impl Passwords {
         .map_err(anyhow::Error::from)?;
         Ok(known && ok)
     }
+}
+
+/// Lower-case hex of some bytes.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// JWT claims of an access token.

@@ -1,0 +1,328 @@
+//! The results table and the targets of the issue.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::Backend;
+
+/// Latency summary in milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+}
+
+impl From<&Histogram<u64>> for Latency {
+    fn from(h: &Histogram<u64>) -> Self {
+        Self {
+            p50_ms: h.value_at_quantile(0.50) as f64 / 1000.0,
+            p99_ms: h.value_at_quantile(0.99) as f64 / 1000.0,
+        }
+    }
+}
+
+/// CPU time per request, in microseconds, by process.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Cpu {
+    /// The server.
+    pub server_us: f64,
+    /// The load generator.
+    pub bench_us: f64,
+    /// PostgreSQL (all backends of the throwaway cluster).
+    pub postgres_us: f64,
+    /// CPU used by other processes of the machine meanwhile, as a share of all its CPUs.
+    pub others_share: f64,
+}
+
+/// pgbench replaying the scenario's SQL.
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    /// Transactions (one per HTTP request) per second.
+    pub tps: f64,
+    /// Latency of one transaction.
+    pub latency: Latency,
+    /// Transactions run.
+    pub transactions: u64,
+    /// Failed transactions.
+    pub errors: u64,
+    /// PostgreSQL CPU per transaction, microseconds.
+    pub postgres_cpu_us: f64,
+}
+
+/// One load scenario on one backend.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Scenario name.
+    pub scenario: String,
+    /// Backend.
+    pub backend: Backend,
+    /// Concurrent requests.
+    pub concurrency: usize,
+    /// Requests measured.
+    pub requests: u64,
+    /// Requests per second.
+    pub rps: f64,
+    /// Latency.
+    pub latency: Latency,
+    /// Failed requests.
+    pub errors: u64,
+    /// CPU per request.
+    pub cpu: Cpu,
+    /// The database's own limit for the same SQL (PostgreSQL only).
+    pub baseline: Option<Baseline>,
+}
+
+impl Row {
+    /// Requests per second over pgbench transactions per second.
+    pub fn ratio(&self) -> Option<f64> {
+        self.baseline.as_ref().map(|b| self.rps / b.tps)
+    }
+}
+
+/// Memory and start-up of one backend.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Process {
+    /// Backend name.
+    pub backend: String,
+    /// Start to ready on the seeded (already migrated) database, ms, per trial.
+    pub ready_existing_ms: Vec<f64>,
+    /// Start to ready on an empty database (migrations included), ms, per trial.
+    pub ready_fresh_ms: Vec<f64>,
+    /// VmRSS idle after start, KiB.
+    pub idle_rss_kib: u64,
+    /// VmHWM (peak) idle after start, KiB.
+    pub idle_hwm_kib: u64,
+    /// Keep-alive connections held open.
+    pub connections: usize,
+    /// VmRSS with them open, KiB.
+    pub conns_rss_kib: u64,
+    /// VmHWM with them open, KiB.
+    pub conns_hwm_kib: u64,
+}
+
+/// Median of a few numbers.
+pub fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// The whole run.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// Load scenarios.
+    pub rows: Vec<Row>,
+    /// Memory and start-up.
+    pub process: Vec<Process>,
+    /// Whether each pgbench script matched the captured SQL.
+    pub sql_checks: Vec<(String, Vec<String>)>,
+}
+
+impl Report {
+    fn row(&self, scenario: &str, backend: Backend) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.scenario == scenario && r.backend == backend)
+    }
+
+    /// The results table in Markdown.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        s.push_str("| scenario | backend | conc | requests | req/s | p50 ms | p99 ms | errors | pgbench TPS | pgbench p50 ms | ratio |\n");
+        s.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        for r in &self.rows {
+            let (tps, p50, ratio) = match (&r.baseline, r.ratio()) {
+                (Some(b), Some(x)) => (
+                    format!("{:.0}", b.tps),
+                    format!("{:.2}", b.latency.p50_ms),
+                    format!("{:.0} %", x * 100.0),
+                ),
+                _ => ("-".into(), "-".into(), "-".into()),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} |",
+                r.scenario,
+                r.backend.name(),
+                r.concurrency,
+                r.requests,
+                r.rps,
+                r.latency.p50_ms,
+                r.latency.p99_ms,
+                r.errors,
+                tps,
+                p50,
+                ratio
+            );
+        }
+        s.push('\n');
+        s.push_str("CPU per request (µs), from /proc: where the two cores went\n\n");
+        s.push_str(
+            "| scenario | backend | server | em-bench | postgres | postgres under pgbench | other processes (% of the CPUs) |\n",
+        );
+        s.push_str("|---|---|--:|--:|--:|--:|--:|\n");
+        for r in &self.rows {
+            let pgb = r
+                .baseline
+                .as_ref()
+                .map_or("-".to_owned(), |b| format!("{:.0}", b.postgres_cpu_us));
+            let pg = if r.backend == Backend::Postgres {
+                format!("{:.0}", r.cpu.postgres_us)
+            } else {
+                "-".to_owned()
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.0} | {:.0} | {} | {} | {:.0} % |",
+                r.scenario,
+                r.backend.name(),
+                r.cpu.server_us,
+                r.cpu.bench_us,
+                pg,
+                pgb,
+                r.cpu.others_share * 100.0
+            );
+        }
+        s.push('\n');
+        s.push_str("| process | backend | median ms (trials) | RSS MiB | peak RSS (VmHWM) MiB |\n");
+        s.push_str("|---|---|--:|--:|--:|\n");
+        for p in &self.process {
+            let _ = writeln!(
+                s,
+                "| start to ready, migrated database | {} | {:.0} ({}) | | |",
+                p.backend,
+                median(&p.ready_existing_ms),
+                join_ms(&p.ready_existing_ms)
+            );
+            let _ = writeln!(
+                s,
+                "| start to ready, empty database (migrations) | {} | {:.0} ({}) | | |",
+                p.backend,
+                median(&p.ready_fresh_ms),
+                join_ms(&p.ready_fresh_ms)
+            );
+            let _ = writeln!(
+                s,
+                "| idle after start | {} | | {:.1} | {:.1} |",
+                p.backend,
+                mib(p.idle_rss_kib),
+                mib(p.idle_hwm_kib)
+            );
+            let _ = writeln!(
+                s,
+                "| {} open keep-alive connections | {} | | {:.1} | {:.1} |",
+                p.connections,
+                p.backend,
+                mib(p.conns_rss_kib),
+                mib(p.conns_hwm_kib)
+            );
+        }
+        s
+    }
+
+    /// The issue's targets, each met or not, with numbers.
+    pub fn targets(&self) -> String {
+        let mut s = String::from("| target | measured | met |\n|---|---|---|\n");
+        let mut line = |target: &str, measured: String, met: Option<bool>| {
+            let verdict = match met {
+                Some(true) => "met",
+                Some(false) => "NOT met",
+                None => "not measured",
+            };
+            let _ = writeln!(s, "| {target} | {measured} | {verdict} |");
+        };
+        for (scenario, min) in [("registration burst", 0.85), ("GET one event", 0.40)] {
+            let row = self.row(scenario, Backend::Postgres);
+            let ratio = row.and_then(Row::ratio);
+            line(
+                &format!(
+                    "{scenario} >= {:.0} % of pgbench TPS (postgres)",
+                    min * 100.0
+                ),
+                match (row, ratio) {
+                    (Some(r), Some(x)) => format!(
+                        "{:.0} req/s vs {:.0} TPS = {:.0} %",
+                        r.rps,
+                        r.baseline.as_ref().map_or(0.0, |b| b.tps),
+                        x * 100.0
+                    ),
+                    _ => "-".into(),
+                },
+                ratio.map(|x| x >= min),
+            );
+        }
+        for backend in [Backend::Postgres, Backend::Sqlite] {
+            let small = self.row("list events (1k)", backend);
+            let big = self.rows.iter().find(|r| {
+                r.backend == backend
+                    && r.scenario.starts_with("list events (")
+                    && r.scenario != "list events (1k)"
+            });
+            if let (Some(small), Some(big)) = (small, big) {
+                let x = big.latency.p50_ms / small.latency.p50_ms;
+                line(
+                    &format!("list p50 at 100k <= 1.5x p50 at 1k ({})", backend.name()),
+                    format!(
+                        "{:.2} ms vs {:.2} ms = {x:.2}x",
+                        big.latency.p50_ms, small.latency.p50_ms
+                    ),
+                    Some(x <= 1.5),
+                );
+            }
+        }
+        for p in &self.process {
+            line(
+                &format!("peak RSS idle <= 30 MiB ({})", p.backend),
+                format!(
+                    "VmHWM {:.1} MiB (VmRSS {:.1} MiB)",
+                    mib(p.idle_hwm_kib),
+                    mib(p.idle_rss_kib)
+                ),
+                Some(p.idle_hwm_kib <= 30 * 1024),
+            );
+            line(
+                &format!(
+                    "peak RSS with {} connections <= 120 MiB ({})",
+                    p.connections, p.backend
+                ),
+                format!(
+                    "VmHWM {:.1} MiB (VmRSS {:.1} MiB)",
+                    mib(p.conns_hwm_kib),
+                    mib(p.conns_rss_kib)
+                ),
+                Some(p.conns_hwm_kib <= 120 * 1024),
+            );
+        }
+        if let Some(p) = self.process.iter().find(|p| p.backend == "sqlite") {
+            let worst = median(&p.ready_existing_ms).max(median(&p.ready_fresh_ms));
+            line(
+                "start to ready <= 0.5 s (sqlite)",
+                format!(
+                    "median {:.0} ms migrated, {:.0} ms empty",
+                    median(&p.ready_existing_ms),
+                    median(&p.ready_fresh_ms)
+                ),
+                Some(worst <= 500.0),
+            );
+        }
+        s
+    }
+}
+
+fn join_ms(v: &[f64]) -> String {
+    v.iter()
+        .map(|x| format!("{x:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
