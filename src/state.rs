@@ -11,6 +11,7 @@ use crate::{
         auth::{AuthService, LoginThrottle, Passwords, Tokens},
         events::EventService,
         health::HealthService,
+        totals::Totals,
         users::UserService,
     },
 };
@@ -52,6 +53,7 @@ impl AppState {
             config.argon2_memory_kib,
             config.argon2_iterations,
         )?);
+        let event_totals = Arc::new(Totals::default());
         Ok(Self {
             auth: AuthService::new(
                 db.clone(),
@@ -62,8 +64,8 @@ impl AppState {
                     config.login_failures_per_client,
                 )),
             ),
-            users: UserService::new(db.clone(), passwords),
-            events: EventService::new(db.clone()),
+            users: UserService::new(db.clone(), passwords, event_totals.clone()),
+            events: EventService::new(db.clone(), event_totals),
             attendees: AttendeeService::new(db.clone()),
             health: HealthService::new(db),
             config: Arc::new(config),

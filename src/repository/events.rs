@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, Select, Set,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use uuid::Uuid;
@@ -86,17 +86,11 @@ pub enum Visibility {
     },
 }
 
-/// A page of events matching `filter` as `visibility` allows, and the number of matches.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    visibility: Visibility,
-    filter: &EventFilter,
-    limit: u64,
-    offset: u64,
-) -> Result<(Vec<event::Model>, u64)> {
+/// The events matching `filter` as `visibility` allows; `None` when nothing can match.
+fn matching(visibility: Visibility, filter: &EventFilter) -> Option<Select<Events>> {
     if filter.q.as_deref().is_some_and(|q| q.contains('\0')) {
         // Stored text never holds NUL (and PostgreSQL cannot even compare it): no match.
-        return Ok((Vec::new(), 0));
+        return None;
     }
     let mut cond = Condition::all();
     if let Visibility::Public { viewer } = visibility {
@@ -132,8 +126,33 @@ pub async fn list(
                 ),
         );
     }
-    let query = Events::find().filter(cond);
-    let total = query.clone().count(db).await?;
+    Some(Events::find().filter(cond))
+}
+
+/// How many events match `filter` as `visibility` allows (a scan of the matches).
+pub async fn count(
+    db: &impl ConnectionTrait,
+    visibility: Visibility,
+    filter: &EventFilter,
+) -> Result<u64> {
+    match matching(visibility, filter) {
+        Some(query) => Ok(query.count(db).await?),
+        None => Ok(0),
+    }
+}
+
+/// A page of the events matching `filter` as `visibility` allows, in the filter's order with
+/// ties broken by id.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    visibility: Visibility,
+    filter: &EventFilter,
+    limit: u64,
+    offset: u64,
+) -> Result<Vec<event::Model>> {
+    let Some(query) = matching(visibility, filter) else {
+        return Ok(Vec::new());
+    };
     let query = match filter.sort {
         EventSort::StartsAt => query.order_by_asc(event::Column::StartsAt),
         EventSort::StartsAtDesc => query.order_by_desc(event::Column::StartsAt),
@@ -141,13 +160,12 @@ pub async fn list(
         EventSort::CreatedAtDesc => query.order_by_desc(event::Column::CreatedAt),
         EventSort::Title => query.order_by_asc(event::Column::Title),
     };
-    let items = query
+    Ok(query
         .order_by_asc(event::Column::Id)
         .limit(limit)
         .offset(offset)
         .all(db)
-        .await?;
-    Ok((items, total))
+        .await?)
 }
 
 /// Writes an event's own fields and bumps its version. The caller holds the row lock.

@@ -1,5 +1,7 @@
 //! Events: creation, visibility, listing, JSON Patch with status moves and capacity rules.
 
+use std::sync::Arc;
+
 use json_patch::Patch;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
@@ -8,6 +10,7 @@ use validator::Validate;
 use super::{
     Caller, Error, Result, attendees, begin_write, finish, now,
     patch::{self, Access, Precondition},
+    totals::Totals,
 };
 use crate::{
     entity::event::{self, EventStatus},
@@ -62,12 +65,13 @@ pub(crate) async fn visible_for_update(
 #[derive(Clone)]
 pub struct EventService {
     db: DatabaseConnection,
+    totals: Arc<Totals>,
 }
 
 impl EventService {
-    /// The service over a pool.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// The service over a pool; `totals` is shared with every service that changes events.
+    pub fn new(db: DatabaseConnection, totals: Arc<Totals>) -> Self {
+        Self { db, totals }
     }
 
     /// Creates an event organized by the caller.
@@ -88,6 +92,7 @@ impl EventService {
         };
         let created =
             repository::events::insert(&self.db, Uuid::now_v7(), caller.id, fields, now()).await?;
+        self.totals.invalidate();
         Ok(created.into())
     }
 
@@ -105,8 +110,18 @@ impl EventService {
                 viewer: other.map(|c| c.id),
             },
         };
-        let (items, total) =
-            repository::events::list(&self.db, visibility, &filter, limit as u64, offset).await?;
+        let key = format!("{visibility:?}|{filter:?}");
+        let total = match self.totals.get(&key) {
+            Some(total) => total,
+            None => {
+                let generation = self.totals.generation();
+                let total = repository::events::count(&self.db, visibility, &filter).await?;
+                self.totals.put(key, generation, total);
+                total
+            }
+        };
+        let items =
+            repository::events::page(&self.db, visibility, &filter, limit as u64, offset).await?;
         Ok(Page {
             items: items.into_iter().map(EventRead::from).collect(),
             total,
@@ -136,7 +151,10 @@ impl EventService {
     ) -> Result<EventRead> {
         let txn = begin_write(&self.db).await?;
         let result = patch_in(&txn, caller, id, ops, precondition).await;
-        finish(txn, result).await.map(EventRead::from)
+        let updated = finish(txn, result).await?;
+        // A status, start or title change moves the event between filters.
+        self.totals.invalidate();
+        Ok(updated.into())
     }
 
     /// Deletes an event and its attendee records (organizer or admin).
@@ -160,7 +178,9 @@ impl EventService {
             Ok(())
         }
         .await;
-        finish(txn, result).await
+        finish(txn, result).await?;
+        self.totals.invalidate();
+        Ok(())
     }
 }
 

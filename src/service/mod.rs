@@ -5,6 +5,7 @@ pub mod auth;
 pub mod events;
 pub mod health;
 pub mod patch;
+pub mod totals;
 pub mod users;
 
 use sea_orm::{

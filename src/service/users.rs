@@ -12,6 +12,7 @@ use super::{
     auth::{Passwords, normalize_email},
     begin_write, finish, now,
     patch::{self, Access, Precondition},
+    totals::Totals,
 };
 use crate::{
     entity::user,
@@ -30,12 +31,22 @@ const MAX_WRITE_ATTEMPTS: usize = 5;
 pub struct UserService {
     db: DatabaseConnection,
     passwords: Arc<Passwords>,
+    /// Deleting a user deletes their events.
+    event_totals: Arc<Totals>,
 }
 
 impl UserService {
     /// The service over a pool.
-    pub fn new(db: DatabaseConnection, passwords: Arc<Passwords>) -> Self {
-        Self { db, passwords }
+    pub fn new(
+        db: DatabaseConnection,
+        passwords: Arc<Passwords>,
+        event_totals: Arc<Totals>,
+    ) -> Self {
+        Self {
+            db,
+            passwords,
+            event_totals,
+        }
     }
 
     /// Signs up a member.
@@ -226,7 +237,9 @@ impl UserService {
             Ok(())
         }
         .await;
-        finish(txn, result).await
+        finish(txn, result).await?;
+        self.event_totals.invalidate();
+        Ok(())
     }
 }
 
