@@ -86,20 +86,55 @@ pub enum Visibility {
     },
 }
 
-/// The events matching `filter` as `visibility` allows; `None` when nothing can match.
-fn matching(visibility: Visibility, filter: &EventFilter) -> Option<Select<Events>> {
+/// Which events a count covers. A public viewer's total is the non-drafts (the same for
+/// everyone, so worth remembering) plus their own drafts (a small indexed count).
+#[derive(Debug, Clone, Copy)]
+pub enum CountScope {
+    /// Every event.
+    All,
+    /// Every event but drafts.
+    NonDrafts,
+    /// The drafts organized by this user.
+    DraftsOf(Uuid),
+}
+
+impl Visibility {
+    fn condition(self) -> Condition {
+        match self {
+            Visibility::All => Condition::all(),
+            Visibility::Public { viewer } => {
+                let mut visible =
+                    Condition::any().add(event::Column::Status.ne(EventStatus::Draft));
+                if let Some(viewer) = viewer {
+                    visible = visible.add(event::Column::OrganizerId.eq(viewer));
+                }
+                Condition::all().add(visible)
+            }
+        }
+    }
+}
+
+impl CountScope {
+    fn condition(self) -> Condition {
+        match self {
+            CountScope::All => Condition::all(),
+            CountScope::NonDrafts => {
+                Condition::all().add(event::Column::Status.ne(EventStatus::Draft))
+            }
+            CountScope::DraftsOf(viewer) => Condition::all()
+                .add(event::Column::Status.eq(EventStatus::Draft))
+                .add(event::Column::OrganizerId.eq(viewer)),
+        }
+    }
+}
+
+/// The events within `scope` matching `filter`; `None` when nothing can match.
+fn matching(scope: Condition, filter: &EventFilter) -> Option<Select<Events>> {
     if filter.q.as_deref().is_some_and(|q| q.contains('\0')) {
         // Stored text never holds NUL (and PostgreSQL cannot even compare it): no match.
         return None;
     }
-    let mut cond = Condition::all();
-    if let Visibility::Public { viewer } = visibility {
-        let mut visible = Condition::any().add(event::Column::Status.ne(EventStatus::Draft));
-        if let Some(viewer) = viewer {
-            visible = visible.add(event::Column::OrganizerId.eq(viewer));
-        }
-        cond = cond.add(visible);
-    }
+    let mut cond = scope;
     if let Some(status) = filter.status {
         cond = cond.add(event::Column::Status.eq(EventStatus::from(status)));
     }
@@ -129,13 +164,13 @@ fn matching(visibility: Visibility, filter: &EventFilter) -> Option<Select<Event
     Some(Events::find().filter(cond))
 }
 
-/// How many events match `filter` as `visibility` allows (a scan of the matches).
+/// How many events within `scope` match `filter` (a scan of the matches).
 pub async fn count(
     db: &impl ConnectionTrait,
-    visibility: Visibility,
+    scope: CountScope,
     filter: &EventFilter,
 ) -> Result<u64> {
-    match matching(visibility, filter) {
+    match matching(scope.condition(), filter) {
         Some(query) => Ok(query.count(db).await?),
         None => Ok(0),
     }
@@ -150,7 +185,7 @@ pub async fn page(
     limit: u64,
     offset: u64,
 ) -> Result<Vec<event::Model>> {
-    let Some(query) = matching(visibility, filter) else {
+    let Some(query) = matching(visibility.condition(), filter) else {
         return Ok(Vec::new());
     };
     let query = match filter.sort {

@@ -17,7 +17,7 @@ use crate::{
     model::{EventCreate, EventFilter, EventPatchView, EventRead, Page, field_errors},
     repository::{
         self,
-        events::{EventFields, Visibility},
+        events::{CountScope, EventFields, Visibility},
     },
 };
 
@@ -110,14 +110,20 @@ impl EventService {
                 viewer: other.map(|c| c.id),
             },
         };
-        let key = format!("{visibility:?}|{filter:?}");
-        let total = match self.totals.get(&key) {
-            Some(total) => total,
-            None => {
-                let generation = self.totals.generation();
-                let total = repository::events::count(&self.db, visibility, &filter).await?;
-                self.totals.put(key, generation, total);
-                total
+        let total = match visibility {
+            Visibility::All => self.remembered_total(CountScope::All, &filter).await?,
+            Visibility::Public { viewer } => {
+                let public = self
+                    .remembered_total(CountScope::NonDrafts, &filter)
+                    .await?;
+                let own_drafts = match viewer {
+                    Some(viewer) => {
+                        repository::events::count(&self.db, CountScope::DraftsOf(viewer), &filter)
+                            .await?
+                    }
+                    None => 0,
+                };
+                public + own_drafts
             }
         };
         let items =
@@ -128,6 +134,18 @@ impl EventService {
             limit,
             offset,
         })
+    }
+
+    /// The number of events in `scope` matching `filter`, remembered for a moment.
+    async fn remembered_total(&self, scope: CountScope, filter: &EventFilter) -> Result<u64> {
+        let key = format!("{scope:?}|{filter:?}");
+        if let Some(total) = self.totals.get(&key) {
+            return Ok(total);
+        }
+        let generation = self.totals.generation();
+        let total = repository::events::count(&self.db, scope, filter).await?;
+        self.totals.put(key, generation, total);
+        Ok(total)
     }
 
     /// One event, if the caller may see it.
