@@ -3,10 +3,14 @@
 -- Once per client: where its chains start (bench_heads is filled by em-bench before each run).
 \if :started = 0
 SELECT u AS u_full_name, e AS e_location FROM bench_heads WHERE run = :run AND client = :client_id \gset
+-- The remembered non-draft total: once per client here, about once per 2 s in the server.
+SELECT COUNT(*) AS num_items FROM (SELECT "events"."id", "events"."title", "events"."description", "events"."location", "events"."starts_at", "events"."ends_at", "events"."capacity", "events"."waitlist_enabled", "events"."status", "events"."organizer_id", "events"."confirmed_count", "events"."waitlist_count", "events"."created_at", "events"."updated_at", "events"."version" FROM "events" WHERE "events"."status" <> :draft) AS "sub_query" \gset
 \set started 1
 \endif
 -- The bearer token's user (router/auth.rs); users.full_name holds the next user of the chain.
 SELECT "users"."id", "users"."email", "users"."email_normalized", "users"."full_name", "users"."password_hash", "users"."role", "users"."created_at", "users"."updated_at", "users"."version" FROM "users" WHERE "users"."id" = :u_full_name LIMIT :one \gset u_
--- The total, then the first page (sea-orm's paginator: COUNT over the filtered query).
-SELECT COUNT(*) AS num_items FROM (SELECT "events"."id", "events"."title", "events"."description", "events"."location", "events"."starts_at", "events"."ends_at", "events"."capacity", "events"."waitlist_enabled", "events"."status", "events"."organizer_id", "events"."confirmed_count", "events"."waitlist_count", "events"."created_at", "events"."updated_at", "events"."version" FROM "events" WHERE "events"."status" <> :draft OR "events"."organizer_id" = :u_id) AS "sub_query" \gset
+-- The total: the viewer's own drafts (counted per request, by index), plus the non-drafts,
+-- which the server remembers (src/service/totals.rs) and counts again at most every 2 s.
+SELECT COUNT(*) AS num_items FROM (SELECT "events"."id", "events"."title", "events"."description", "events"."location", "events"."starts_at", "events"."ends_at", "events"."capacity", "events"."waitlist_enabled", "events"."status", "events"."organizer_id", "events"."confirmed_count", "events"."waitlist_count", "events"."created_at", "events"."updated_at", "events"."version" FROM "events" WHERE "events"."status" = :draft AND "events"."organizer_id" = :u_id) AS "sub_query" \gset
+-- Then the first page.
 SELECT "events"."id", "events"."title", "events"."description", "events"."location", "events"."starts_at", "events"."ends_at", "events"."capacity", "events"."waitlist_enabled", "events"."status", "events"."organizer_id", "events"."confirmed_count", "events"."waitlist_count", "events"."created_at", "events"."updated_at", "events"."version" FROM "events" WHERE "events"."status" <> :draft OR "events"."organizer_id" = :u_id ORDER BY "events"."starts_at" ASC, "events"."id" ASC LIMIT :page OFFSET :zero;
