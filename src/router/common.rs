@@ -1,6 +1,8 @@
 //! Helpers shared by the resource routers: tags, ETags, If-Match, paging parameters.
 
-use poem_openapi::Tags;
+use poem_openapi::{ApiResponse, Tags, payload::Json, types::ToJSON};
+
+use crate::model::{AttendeeRead, EventRead, UserRead};
 
 use crate::service::patch::Precondition;
 
@@ -22,6 +24,75 @@ pub enum ApiTags {
 /// The `ETag` of a resource version.
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
+}
+
+/// A resource that has a URL and a version.
+pub trait Resource {
+    /// Its URL path.
+    fn location(&self) -> String;
+    /// Its version (the `ETag`).
+    fn version(&self) -> i64;
+}
+
+impl Resource for UserRead {
+    fn location(&self) -> String {
+        format!("/api/v1/users/{}", self.id)
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+impl Resource for EventRead {
+    fn location(&self) -> String {
+        format!("/api/v1/events/{}", self.id)
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+impl Resource for AttendeeRead {
+    fn location(&self) -> String {
+        format!("/api/v1/events/{}/attendees/{}", self.event_id, self.id)
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+}
+
+/// A resource with its version as `ETag`.
+#[derive(ApiResponse)]
+pub enum Tagged<T: ToJSON + Send + Sync> {
+    /// The resource; `ETag` is its version.
+    #[oai(status = 200)]
+    Ok(Json<T>, #[oai(header = "ETag")] String),
+}
+
+impl<T: Resource + ToJSON + Send + Sync> From<T> for Tagged<T> {
+    fn from(resource: T) -> Self {
+        let tag = etag(resource.version());
+        Tagged::Ok(Json(resource), tag)
+    }
+}
+
+/// A newly created resource.
+#[derive(ApiResponse)]
+pub enum Created<T: ToJSON + Send + Sync> {
+    /// Created; `Location` is its URL and `ETag` its version.
+    #[oai(status = 201)]
+    Created(
+        Json<T>,
+        #[oai(header = "Location")] String,
+        #[oai(header = "ETag")] String,
+    ),
+}
+
+impl<T: Resource + ToJSON + Send + Sync> From<T> for Created<T> {
+    fn from(resource: T) -> Self {
+        let (location, tag) = (resource.location(), etag(resource.version()));
+        Created::Created(Json(resource), location, tag)
+    }
 }
 
 /// Parses `If-Match` (RFC 9110): `*`, or a list of entity tags. Weak tags never match

@@ -1,7 +1,7 @@
 //! `/api/v1/events`, its attendees, and the caller's registrations.
 
 use poem_openapi::{
-    ApiResponse, OpenApi,
+    OpenApi,
     param::{Header, Path, Query},
     payload::Json,
 };
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     auth::{BearerAuth, MaybeAuth},
-    common::{ApiTags, default_limit, etag, parse_if_match},
+    common::{ApiTags, Created, Tagged, default_limit, parse_if_match},
     payload::{JsonBody, JsonPatch, OptionalJsonBody},
     users::Deleted,
 };
@@ -21,60 +21,6 @@ use crate::{
     },
     state::AppState,
 };
-
-/// An event with its `ETag`.
-#[derive(ApiResponse)]
-pub enum EventResponse {
-    /// The event.
-    #[oai(status = 200)]
-    Ok(Json<EventRead>, #[oai(header = "ETag")] String),
-}
-
-impl From<EventRead> for EventResponse {
-    fn from(event: EventRead) -> Self {
-        let tag = etag(event.version);
-        EventResponse::Ok(Json(event), tag)
-    }
-}
-
-/// A newly created event.
-#[derive(ApiResponse)]
-pub enum EventCreated {
-    /// Created; `Location` is the event's URL.
-    #[oai(status = 201)]
-    Created(
-        Json<EventRead>,
-        #[oai(header = "Location")] String,
-        #[oai(header = "ETag")] String,
-    ),
-}
-
-/// An attendee record with its `ETag`.
-#[derive(ApiResponse)]
-pub enum AttendeeResponse {
-    /// The record.
-    #[oai(status = 200)]
-    Ok(Json<AttendeeRead>, #[oai(header = "ETag")] String),
-}
-
-impl From<AttendeeRead> for AttendeeResponse {
-    fn from(a: AttendeeRead) -> Self {
-        let tag = etag(a.version);
-        AttendeeResponse::Ok(Json(a), tag)
-    }
-}
-
-/// A new (or reactivated) registration.
-#[derive(ApiResponse)]
-pub enum AttendeeCreated {
-    /// Registered: `confirmed` with a free seat, else `waitlisted` with a position.
-    #[oai(status = 201)]
-    Created(
-        Json<AttendeeRead>,
-        #[oai(header = "Location")] String,
-        #[oai(header = "ETag")] String,
-    ),
-}
 
 /// Events and attendees.
 pub struct EventsApi {
@@ -96,11 +42,8 @@ impl EventsApi {
         &self,
         auth: BearerAuth,
         body: JsonBody<EventCreate>,
-    ) -> ApiResult<EventCreated> {
-        let event = self.state.events.create(&auth.0, body.0).await?;
-        let location = format!("/api/v1/events/{}", event.id);
-        let tag = etag(event.version);
-        Ok(EventCreated::Created(Json(event), location, tag))
+    ) -> ApiResult<Created<EventRead>> {
+        Ok(self.state.events.create(&auth.0, body.0).await?.into())
     }
 
     /// List events: published, cancelled and completed ones, plus the caller's own drafts
@@ -165,7 +108,7 @@ impl EventsApi {
         tag = "ApiTags::Events",
         operation_id = "getEvent"
     )]
-    async fn get_event(&self, auth: MaybeAuth, id: Path<Uuid>) -> ApiResult<EventResponse> {
+    async fn get_event(&self, auth: MaybeAuth, id: Path<Uuid>) -> ApiResult<Tagged<EventRead>> {
         Ok(self.state.events.get(auth.0.as_ref(), id.0).await?.into())
     }
 
@@ -186,7 +129,7 @@ impl EventsApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: JsonPatch,
-    ) -> ApiResult<EventResponse> {
+    ) -> ApiResult<Tagged<EventRead>> {
         let precondition = parse_if_match(if_match.0);
         Ok(self
             .state
@@ -233,11 +176,13 @@ impl EventsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
         body: OptionalJsonBody<AttendeeCreate>,
-    ) -> ApiResult<AttendeeCreated> {
-        let record = self.state.attendees.register(&auth.0, id.0, body.0).await?;
-        let location = format!("/api/v1/events/{}/attendees/{}", record.event_id, record.id);
-        let tag = etag(record.version);
-        Ok(AttendeeCreated::Created(Json(record), location, tag))
+    ) -> ApiResult<Created<AttendeeRead>> {
+        Ok(self
+            .state
+            .attendees
+            .register(&auth.0, id.0, body.0)
+            .await?
+            .into())
     }
 
     /// An event's attendees by registration time (organizer or administrator).
@@ -286,7 +231,7 @@ impl EventsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
         attendee_id: Path<Uuid>,
-    ) -> ApiResult<AttendeeResponse> {
+    ) -> ApiResult<Tagged<AttendeeRead>> {
         Ok(self
             .state
             .attendees
@@ -313,7 +258,7 @@ impl EventsApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: JsonPatch,
-    ) -> ApiResult<AttendeeResponse> {
+    ) -> ApiResult<Tagged<AttendeeRead>> {
         let precondition = parse_if_match(if_match.0);
         Ok(self
             .state

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{
     auth::BearerAuth,
-    common::{ApiTags, default_limit, etag, parse_if_match},
+    common::{ApiTags, Created, Tagged, default_limit, parse_if_match},
     payload::{JsonBody, JsonPatch},
 };
 use crate::{
@@ -18,33 +18,6 @@ use crate::{
     model::{Page, TokenRequest, TokenResponse, UserCreate, UserRead},
     state::AppState,
 };
-
-/// A user with its `ETag`.
-#[derive(ApiResponse)]
-pub enum UserResponse {
-    /// The user.
-    #[oai(status = 200)]
-    Ok(Json<UserRead>, #[oai(header = "ETag")] String),
-}
-
-impl From<UserRead> for UserResponse {
-    fn from(user: UserRead) -> Self {
-        let tag = etag(user.version);
-        UserResponse::Ok(Json(user), tag)
-    }
-}
-
-/// A newly created user.
-#[derive(ApiResponse)]
-pub enum UserCreated {
-    /// Created; `Location` is the user's URL.
-    #[oai(status = 201)]
-    Created(
-        Json<UserRead>,
-        #[oai(header = "Location")] String,
-        #[oai(header = "ETag")] String,
-    ),
-}
 
 /// No body.
 #[derive(ApiResponse)]
@@ -69,11 +42,8 @@ impl UsersApi {
         tag = "ApiTags::Users",
         operation_id = "createUser"
     )]
-    async fn create_user(&self, body: JsonBody<UserCreate>) -> ApiResult<UserCreated> {
-        let user = self.state.users.sign_up(body.0).await?;
-        let location = format!("/api/v1/users/{}", user.id);
-        let tag = etag(user.version);
-        Ok(UserCreated::Created(Json(user), location, tag))
+    async fn create_user(&self, body: JsonBody<UserCreate>) -> ApiResult<Created<UserRead>> {
+        Ok(self.state.users.sign_up(body.0).await?.into())
     }
 
     /// Exchange email and password for a bearer token.
@@ -99,7 +69,7 @@ impl UsersApi {
         tag = "ApiTags::Users",
         operation_id = "getMe"
     )]
-    async fn get_me(&self, auth: BearerAuth) -> ApiResult<UserResponse> {
+    async fn get_me(&self, auth: BearerAuth) -> ApiResult<Tagged<UserRead>> {
         Ok(self.state.users.me(&auth.0).await?.into())
     }
 
@@ -144,7 +114,7 @@ impl UsersApi {
         tag = "ApiTags::Users",
         operation_id = "getUser"
     )]
-    async fn get_user(&self, auth: BearerAuth, id: Path<Uuid>) -> ApiResult<UserResponse> {
+    async fn get_user(&self, auth: BearerAuth, id: Path<Uuid>) -> ApiResult<Tagged<UserRead>> {
         Ok(self.state.users.get(&auth.0, id.0).await?.into())
     }
 
@@ -164,7 +134,7 @@ impl UsersApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: JsonPatch,
-    ) -> ApiResult<UserResponse> {
+    ) -> ApiResult<Tagged<UserRead>> {
         let precondition = parse_if_match(if_match.0);
         Ok(self
             .state
