@@ -163,16 +163,18 @@ pub async fn set_status(
     Ok(rows.into_iter().next())
 }
 
-/// Moves everyone queued behind `position` one place up, after that place was vacated.
-pub async fn close_waitlist_gap(
+/// Moves everyone queued behind `position` up by `places`, after those places were vacated
+/// (one cancellation, or the head of the queue promoted).
+pub async fn move_queue_up(
     db: &impl ConnectionTrait,
     event_id: Uuid,
     position: i32,
+    places: i32,
 ) -> Result<()> {
     Attendees::update_many()
         .col_expr(
             attendee::Column::WaitlistPosition,
-            Expr::col(attendee::Column::WaitlistPosition).sub(1),
+            Expr::col(attendee::Column::WaitlistPosition).sub(places),
         )
         // The record's representation changed: its version (and ETag) must too.
         .col_expr(
@@ -215,19 +217,7 @@ pub async fn promote_head(
         .await?
         .rows_affected as i32;
     if promoted > 0 {
-        Attendees::update_many()
-            .col_expr(
-                attendee::Column::WaitlistPosition,
-                Expr::col(attendee::Column::WaitlistPosition).sub(promoted),
-            )
-            .col_expr(
-                attendee::Column::Version,
-                Expr::col(attendee::Column::Version).add(1),
-            )
-            .filter(attendee::Column::EventId.eq(event_id))
-            .filter(attendee::Column::Status.eq(AttendeeStatus::Waitlisted))
-            .exec(db)
-            .await?;
+        move_queue_up(db, event_id, promoted, promoted).await?;
     }
     Ok(promoted)
 }

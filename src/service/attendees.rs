@@ -372,7 +372,7 @@ pub(crate) async fn cancel_in(
     } else if record.status == AttendeeStatus::Waitlisted {
         repository::events::adjust_counts(txn, event.id, 0, -1).await?;
         if let Some(position) = record.waitlist_position {
-            repository::attendees::close_waitlist_gap(txn, event.id, position).await?;
+            repository::attendees::move_queue_up(txn, event.id, position, 1).await?;
         }
     }
     Ok(cancelled)
