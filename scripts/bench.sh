@@ -10,7 +10,7 @@
 # Extra arguments go to em-bench (see `target/release/em-bench --help`), e.g. --seconds 10.
 # Environment: BENCH_OUT (results directory), BENCH_PG_PORT (first port to try), PG_BIN,
 # BENCH_WAIT_IDLE (seconds to wait for a load average below 1.0), BENCH_RELEASE=1 (smoke on
-# the release build).
+# the release build), BENCH_CARGO_PROFILE=profiling (the release build with symbols, for perf).
 
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -61,6 +61,11 @@ if [ "$hard" = unlimited ] || [ "$hard" -ge 8192 ]; then ulimit -n 8192; else ul
 # already compiled (numbers from it mean nothing); BENCH_RELEASE=1 makes it use release.
 BIN_DIR=target/release
 BUILD=(--release)
+# BENCH_CARGO_PROFILE=profiling: the release build with symbols (Cargo.toml), for perf.
+if [ -n "${BENCH_CARGO_PROFILE:-}" ]; then
+    BIN_DIR="target/$BENCH_CARGO_PROFILE"
+    BUILD=(--profile "$BENCH_CARGO_PROFILE")
+fi
 for arg in "$@"; do
     if [ "$arg" = --smoke ] && [ "${BENCH_RELEASE:-0}" != 1 ]; then
         BIN_DIR=target/debug

@@ -36,6 +36,29 @@ impl Backend {
     }
 }
 
+/// A part of the run, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    /// The HTTP floor: an answer without SQL.
+    Floor,
+    /// GET one event.
+    Get,
+    /// List events at 1k.
+    List,
+    /// Registrations spread over the events.
+    Spread,
+    /// Registration bursts on one event.
+    Burst,
+    /// Create event.
+    Create,
+    /// List events at 100k (tops the table up).
+    ListBig,
+    /// Login with production-cost hashes.
+    Login,
+    /// Memory and start-up time.
+    Process,
+}
+
 /// Command line.
 #[derive(Debug, Parser)]
 #[command(name = "em-bench", about = "Benchmark harness of event-manager")]
@@ -90,6 +113,10 @@ pub struct Args {
     /// Seconds each timed scenario runs (HTTP and pgbench alike); 5 unless --smoke.
     #[arg(long)]
     pub seconds: Option<u64>,
+    /// Run only these parts (all when absent), e.g. `--only get,list-big` while working on
+    /// one scenario. The SQL capture still runs on PostgreSQL.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Part>,
     /// Extra environment of the server, e.g. `--server-env RUST_LOG=warn` (repeatable).
     #[arg(long, value_parser = key_value)]
     pub server_env: Vec<(String, String)>,

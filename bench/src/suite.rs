@@ -18,13 +18,16 @@ use rand::Rng;
 use reqwest::Client;
 
 use crate::{
-    Args, Backend, Profile, api,
+    Args, Backend, Part, Profile, api,
     api::User,
     load::{self, Outcome, Stop},
     pg::{self, Length, Pg, PgbenchOutcome},
     report::{Baseline, Cpu, Latency, Process, Report, Row},
     server::{self, CpuProbe, CpuSnapshot, Hashing, Server},
 };
+
+/// Name of the scenario without SQL.
+pub const FLOOR: &str = "HTTP floor: GET /health/live (no SQL)";
 
 /// Name of the PostgreSQL database the scenarios run on.
 const PG_DB: &str = "em_bench";
@@ -241,20 +244,44 @@ impl Suite {
         let result = self.scenarios(&ctx).await;
         server.stop();
         result?;
-        self.login(&ctx, &url).await?;
-        self.process(&ctx, &url).await?;
+        if self.wants(Part::Login) {
+            self.login(&ctx, &url).await?;
+        }
+        if self.wants(Part::Process) {
+            self.process(&ctx, &url).await?;
+        }
         Ok(())
     }
 
+    /// Whether `--only` leaves this part in.
+    fn wants(&self, part: Part) -> bool {
+        self.args.only.is_empty() || self.args.only.contains(&part)
+    }
+
     async fn scenarios(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
-        self.get_one(ctx).await?;
-        self.list(ctx, "list events (1k)").await?;
-        self.spread(ctx).await?;
-        self.burst(ctx).await?;
-        self.create(ctx).await?;
-        let n = self.top_up(ctx)?;
-        self.list(ctx, &format!("list events ({})", thousands(n)))
-            .await?;
+        if self.wants(Part::Floor) {
+            self.floor(ctx).await?;
+        }
+        if self.wants(Part::Get) {
+            self.get_one(ctx).await?;
+        }
+        if self.wants(Part::List) {
+            self.list(ctx, "list events (1k)").await?;
+        }
+        if self.wants(Part::Spread) {
+            self.spread(ctx).await?;
+        }
+        if self.wants(Part::Burst) {
+            self.burst(ctx).await?;
+        }
+        if self.wants(Part::Create) {
+            self.create(ctx).await?;
+        }
+        if self.wants(Part::ListBig) {
+            let n = self.top_up(ctx)?;
+            self.list(ctx, &format!("list events ({})", thousands(n)))
+                .await?;
+        }
         Ok(())
     }
 
@@ -333,6 +360,32 @@ impl Suite {
     }
 
     // --- scenarios ----------------------------------------------------------------------
+
+    /// The server's floor: an answer that touches no database, with the same token header
+    /// as the other scenarios (ignored there). What HTTP on loopback, routing, middleware and
+    /// logging cost per request, before any SQL.
+    async fn floor(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
+        let users = ctx.users.clone();
+        let make: Arc<load::MakeRequest> = Arc::new(move |_, rng| {
+            let u = &users[rng.random_range(0..users.len())];
+            load::request(Method::GET, "/health/live", Some(&u.bearer), None)
+        });
+        let c0 = self.cpu();
+        let http = self
+            .timed(ctx.addr, self.conc(), make, Arc::new(|s, _| s == 200))
+            .await;
+        let c1 = self.cpu();
+        self.record(
+            ctx,
+            FLOOR,
+            self.conc(),
+            http,
+            c1 - c0,
+            None,
+            CpuSnapshot::default(),
+        );
+        Ok(())
+    }
 
     async fn get_one(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
         let (users, events) = (ctx.users.clone(), ctx.events.clone());
