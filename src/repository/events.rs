@@ -241,48 +241,66 @@ fn open_for_registration(id: Uuid, now: Now) -> Condition {
         .add(event::Column::EndsAt.gt(now))
 }
 
-/// Takes a seat if one is free: one conditional UPDATE, so two registrations can never both
-/// take the last seat. Returns the event after the change, or `None` when no seat was free
-/// (or the event does not accept registrations).
-pub async fn take_seat(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    now: Now,
-) -> Result<Option<event::Model>> {
-    let rows =
-        Events::update_many()
-            .col_expr(
-                event::Column::ConfirmedCount,
-                Expr::col(event::Column::ConfirmedCount).add(1),
-            )
-            .filter(open_for_registration(id, now))
-            .filter(Condition::any().add(event::Column::Capacity.is_null()).add(
-                Expr::col(event::Column::ConfirmedCount).lt(Expr::col(event::Column::Capacity)),
-            ))
-            .exec_with_returning(db)
-            .await?;
-    Ok(rows.into_iter().next())
+/// What a registration was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A seat.
+    Seat,
+    /// A place on the waitlist (1-based).
+    Waitlist(i32),
 }
 
-/// Joins the waitlist of a full event that has one: the new `waitlist_count` is the new
-/// attendee's position. `None` when the event is not full, has no waitlist or is closed.
-pub async fn join_waitlist(
+/// A newcomer gets a seat when one is free and nobody is waiting: a newcomer never jumps the
+/// queue (while anyone waits, the event is full anyway; see `promote_head`).
+fn seat_for_newcomer() -> Condition {
+    Condition::all()
+        .add(
+            Condition::any().add(event::Column::Capacity.is_null()).add(
+                Expr::col(event::Column::ConfirmedCount).lt(Expr::col(event::Column::Capacity)),
+            ),
+        )
+        .add(event::Column::WaitlistCount.eq(0))
+}
+
+/// Gives a registration its place with one conditional UPDATE of the event row: a seat when
+/// `seat_for_newcomer` holds, else a waitlist place when the event has a waitlist. Both
+/// counters are computed from the row as it was, so two registrations can never take the
+/// same seat or place, and a registration waits for the row lock once, whichever it gets.
+/// The place is read back from the row: a seat leaves `waitlist_count` at 0 (it requires
+/// an empty waitlist), a waitlist place makes it at least 1 and is the new count. `None`
+/// when the event takes no registration (not open, or full without a waitlist).
+pub async fn take_place(
     db: &impl ConnectionTrait,
     id: Uuid,
     now: Now,
-) -> Result<Option<event::Model>> {
+) -> Result<Option<(event::Model, Place)>> {
+    let seat = seat_for_newcomer();
     let rows = Events::update_many()
         .col_expr(
+            event::Column::ConfirmedCount,
+            Expr::col(event::Column::ConfirmedCount).add(Expr::case(seat.clone(), 1).finally(0)),
+        )
+        .col_expr(
             event::Column::WaitlistCount,
-            Expr::col(event::Column::WaitlistCount).add(1),
+            Expr::col(event::Column::WaitlistCount).add(Expr::case(seat.clone(), 0).finally(1)),
         )
         .filter(open_for_registration(id, now))
-        .filter(event::Column::WaitlistEnabled.eq(true))
-        .filter(event::Column::Capacity.is_not_null())
-        .filter(Expr::col(event::Column::ConfirmedCount).gte(Expr::col(event::Column::Capacity)))
+        .filter(
+            Condition::any().add(seat).add(
+                Condition::all()
+                    .add(event::Column::WaitlistEnabled.eq(true))
+                    .add(event::Column::Capacity.is_not_null()),
+            ),
+        )
         .exec_with_returning(db)
         .await?;
-    Ok(rows.into_iter().next())
+    Ok(rows.into_iter().next().map(|e| {
+        let place = match e.waitlist_count {
+            0 => Place::Seat,
+            position => Place::Waitlist(position),
+        };
+        (e, place)
+    }))
 }
 
 /// Adds to the counters of an event (negative to remove). The caller holds the row lock.

@@ -24,12 +24,13 @@ use crate::{
         AttendeeCreate, AttendeePatchView, AttendeeRead, AttendeeStatus as ApiStatus, Page,
         Registration,
     },
-    repository,
+    repository::{self, events::Place},
 };
 
 type Now = chrono::DateTime<chrono::Utc>;
 
-/// How often a registration retries when a seat frees up between its two attempts.
+/// How often a registration retries when the event changes between its UPDATE and the check
+/// of why it got no place.
 const MAX_SEAT_ATTEMPTS: usize = 5;
 
 /// Registrations.
@@ -217,19 +218,15 @@ async fn register_in(
 ) -> Result<attendee::Model> {
     let mut outcome = None;
     for _ in 0..MAX_SEAT_ATTEMPTS {
-        if repository::events::take_seat(txn, event_id, now)
-            .await?
-            .is_some()
-        {
-            outcome = Some((AttendeeStatus::Confirmed, None));
+        if let Some((_, place)) = repository::events::take_place(txn, event_id, now).await? {
+            outcome = Some(match place {
+                Place::Seat => (AttendeeStatus::Confirmed, None),
+                Place::Waitlist(position) => (AttendeeStatus::Waitlisted, Some(position)),
+            });
             break;
         }
-        if let Some(e) = repository::events::join_waitlist(txn, event_id, now).await? {
-            outcome = Some((AttendeeStatus::Waitlisted, Some(e.waitlist_count)));
-            break;
-        }
-        // Neither matched: either the event refuses registrations, or a seat freed up
-        // between the two statements. Find out which.
+        // No place: the event refuses registrations, or it changed between the UPDATE and
+        // this check (its capacity grew, it was published). Find out which.
         explain_refusal(txn, caller, event_id, now).await?;
     }
     let (status, position) =
@@ -267,8 +264,11 @@ async fn explain_refusal(
             "the event has ended; it accepts no registrations",
         ));
     }
-    let full = event.capacity.is_some_and(|c| event.confirmed_count >= c);
-    if full && !event.waitlist_enabled {
+    // The same rule as `repository::events::take_place`.
+    let seat =
+        event.capacity.is_none_or(|c| event.confirmed_count < c) && event.waitlist_count == 0;
+    let queue = event.waitlist_enabled && event.capacity.is_some();
+    if !seat && !queue {
         return Err(Error::conflict("the event is full and has no waitlist"));
     }
     Ok(())
