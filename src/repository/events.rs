@@ -269,11 +269,7 @@ fn seat_for_newcomer() -> Condition {
 /// The place is read back from the row: a seat leaves `waitlist_count` at 0 (it requires
 /// an empty waitlist), a waitlist place makes it at least 1 and is the new count. `None`
 /// when the event takes no registration (not open, or full without a waitlist).
-pub async fn take_place(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    now: Now,
-) -> Result<Option<(event::Model, Place)>> {
+pub async fn take_place(db: &impl ConnectionTrait, id: Uuid, now: Now) -> Result<Option<Place>> {
     let seat = seat_for_newcomer();
     let rows = Events::update_many()
         .col_expr(
@@ -294,12 +290,9 @@ pub async fn take_place(
         )
         .exec_with_returning(db)
         .await?;
-    Ok(rows.into_iter().next().map(|e| {
-        let place = match e.waitlist_count {
-            0 => Place::Seat,
-            position => Place::Waitlist(position),
-        };
-        (e, place)
+    Ok(rows.into_iter().next().map(|e| match e.waitlist_count {
+        0 => Place::Seat,
+        position => Place::Waitlist(position),
     }))
 }
 

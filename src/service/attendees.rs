@@ -218,7 +218,7 @@ async fn register_in(
 ) -> Result<attendee::Model> {
     let mut outcome = None;
     for _ in 0..MAX_SEAT_ATTEMPTS {
-        if let Some((_, place)) = repository::events::take_place(txn, event_id, now).await? {
+        if let Some(place) = repository::events::take_place(txn, event_id, now).await? {
             outcome = Some(match place {
                 Place::Seat => (AttendeeStatus::Confirmed, None),
                 Place::Waitlist(position) => (AttendeeStatus::Waitlisted, Some(position)),
