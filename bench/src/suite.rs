@@ -298,6 +298,35 @@ impl Suite {
         load::run(addr, concurrency, self.stop(), make, check).await
     }
 
+    /// A timed scenario whose every answer must have `status`, then (on PostgreSQL) the
+    /// pgbench `script` that replays its SQL, recorded as one row.
+    async fn measure(
+        &mut self,
+        ctx: &Ctx,
+        scenario: &str,
+        make: Arc<load::MakeRequest>,
+        status: u16,
+        script: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let c0 = self.cpu();
+        let http = self
+            .timed(
+                ctx.addr,
+                self.conc(),
+                make,
+                Arc::new(move |s, _| s == status),
+            )
+            .await;
+        let c1 = self.cpu();
+        let db = match script {
+            Some(script) => self.baseline(ctx, script, self.conc(), None, self.pg_length())?,
+            None => None,
+        };
+        let c2 = self.cpu();
+        self.record(ctx, scenario, self.conc(), http, c1 - c0, db, c2 - c1);
+        Ok(())
+    }
+
     fn record(
         &mut self,
         ctx: &Ctx,
@@ -370,21 +399,7 @@ impl Suite {
             let u = &users[rng.random_range(0..users.len())];
             load::request(Method::GET, "/health/live", Some(&u.bearer), None)
         });
-        let c0 = self.cpu();
-        let http = self
-            .timed(ctx.addr, self.conc(), make, Arc::new(|s, _| s == 200))
-            .await;
-        let c1 = self.cpu();
-        self.record(
-            ctx,
-            FLOOR,
-            self.conc(),
-            http,
-            c1 - c0,
-            None,
-            CpuSnapshot::default(),
-        );
-        Ok(())
+        self.measure(ctx, FLOOR, make, 200, None).await
     }
 
     async fn get_one(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
@@ -399,23 +414,8 @@ impl Suite {
                 None,
             )
         });
-        let c0 = self.cpu();
-        let http = self
-            .timed(ctx.addr, self.conc(), make, Arc::new(|s, _| s == 200))
-            .await;
-        let c1 = self.cpu();
-        let db = self.baseline(ctx, "get", self.conc(), None, self.pg_length())?;
-        let c2 = self.cpu();
-        self.record(
-            ctx,
-            "GET one event",
-            self.conc(),
-            http,
-            c1 - c0,
-            db,
-            c2 - c1,
-        );
-        Ok(())
+        self.measure(ctx, "GET one event", make, 200, Some("get"))
+            .await
     }
 
     async fn list(&mut self, ctx: &Ctx, scenario: &str) -> anyhow::Result<()> {
@@ -429,15 +429,7 @@ impl Suite {
                 None,
             )
         });
-        let c0 = self.cpu();
-        let http = self
-            .timed(ctx.addr, self.conc(), make, Arc::new(|s, _| s == 200))
-            .await;
-        let c1 = self.cpu();
-        let db = self.baseline(ctx, "list", self.conc(), None, self.pg_length())?;
-        let c2 = self.cpu();
-        self.record(ctx, scenario, self.conc(), http, c1 - c0, db, c2 - c1);
-        Ok(())
+        self.measure(ctx, scenario, make, 200, Some("list")).await
     }
 
     async fn create(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
@@ -452,15 +444,8 @@ impl Suite {
                 Some(body.into()),
             )
         });
-        let c0 = self.cpu();
-        let http = self
-            .timed(ctx.addr, self.conc(), make, Arc::new(|s, _| s == 201))
-            .await;
-        let c1 = self.cpu();
-        let db = self.baseline(ctx, "create", self.conc(), None, self.pg_length())?;
-        let c2 = self.cpu();
-        self.record(ctx, "create event", self.conc(), http, c1 - c0, db, c2 - c1);
-        Ok(())
+        self.measure(ctx, "create event", make, 201, Some("create"))
+            .await
     }
 
     /// Each request registers a different (user, event) pair; consecutive requests hit
