@@ -6,7 +6,10 @@ mod helpers;
 
 mod attendees;
 mod auth;
+mod compression;
 mod concurrency;
+mod conditional;
+mod cors;
 mod errors;
 mod events;
 mod health;
