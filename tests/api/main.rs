@@ -13,6 +13,7 @@ mod cors;
 mod errors;
 mod events;
 mod health;
+mod logs;
 mod openapi;
 mod patch;
 mod permissions;

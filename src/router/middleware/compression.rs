@@ -1,8 +1,8 @@
 //! Response compression (gzip, br) negotiated with `Accept-Encoding`.
 //!
 //! poem's own `Compression` middleware compresses every answer whatever its size or type and
-//! reads q-values loosely (`gzip;q=0` selects gzip), so the decision is made here and poem's
-//! encoders (async-compression) do the work.
+//! reads q-values loosely (`gzip;q=0` selects gzip), so the decision is made here and
+//! async-compression's encoders (the ones poem uses) do the work.
 
 use std::{pin::Pin, sync::Arc};
 
