@@ -195,17 +195,43 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// Checks that a configured CORS origin is exactly what a browser sends in `Origin`
+/// (`scheme://host[:port]`, lower case, no default port, no path, no trailing slash):
+/// origins are compared byte for byte, so anything else would silently never match.
+fn check_cors_origin(origin: &str) -> Result<(), String> {
+    let example = "write it as scheme://host[:port], such as https://app.example.com";
+    let parsed = url::Url::parse(origin).map_err(|_| format!("is not a URL; {example}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("is not an http or https origin; {example}"));
+    }
+    let serialized = parsed.origin().ascii_serialization();
+    if serialized == origin {
+        return Ok(());
+    }
+    if parsed.path() != "/" || parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!(
+            "has a path, query or fragment, which browsers never send in Origin; {example}"
+        ));
+    }
+    if origin.ends_with('/') {
+        return Err(format!(
+            "ends with a slash, which browsers never send in Origin; write {serialized}"
+        ));
+    }
+    Err(format!(
+        "is not written as browsers send it in Origin; write {serialized}"
+    ))
+}
+
 /// A configuration value that parses but cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The JWT secret is too short to be safe.
     #[error("invalid value for JWT_SECRET: it must be at least {MIN_JWT_SECRET_BYTES} bytes long")]
     JwtSecretTooShort,
-    /// A CORS origin that is not an absolute http(s) origin.
-    #[error(
-        "invalid value for CORS_ALLOWED_ORIGINS: {0:?} is not an origin such as https://app.example.com"
-    )]
-    BadCorsOrigin(String),
+    /// A CORS origin that is not exactly what a browser sends in `Origin`.
+    #[error("invalid value for CORS_ALLOWED_ORIGINS: {0:?} {1}")]
+    BadCorsOrigin(String, String),
 }
 
 impl Config {
@@ -217,11 +243,8 @@ impl Config {
             return Err(ConfigError::JwtSecretTooShort);
         }
         for origin in &self.cors_allowed_origins {
-            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
-                && !origin.trim_end_matches('/').contains(char::is_whitespace);
-            if !ok {
-                return Err(ConfigError::BadCorsOrigin(origin.clone()));
-            }
+            check_cors_origin(origin)
+                .map_err(|why| ConfigError::BadCorsOrigin(origin.clone(), why))?;
         }
         Ok(())
     }
@@ -231,5 +254,52 @@ impl Config {
         let mut cli = Cli::parse_from(["event-manager"]);
         cli.config.database_url = database_url.into();
         cli.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    fn with_origins(origins: &[&str]) -> Config {
+        let mut config = Config::for_database("sqlite::memory:");
+        config.cors_allowed_origins = origins.iter().map(|o| (*o).to_owned()).collect();
+        config
+    }
+
+    #[test]
+    fn origins_written_as_browsers_send_them_are_accepted() {
+        let config = with_origins(&[
+            "https://app.example.com",
+            "http://localhost:3000",
+            "https://[::1]:8443",
+        ]);
+        assert!(config.validate().is_ok(), "{:?}", config.validate());
+    }
+
+    #[test]
+    fn an_origin_with_a_trailing_slash_a_path_or_another_spelling_is_a_start_up_error() {
+        for origin in [
+            "https://app.example.com/",
+            "https://app.example.com/app",
+            "https://app.example.com?x=1",
+            "https://App.Example.com",
+            "https://app.example.com:443",
+            "https://user@app.example.com",
+            "ftp://app.example.com",
+            "app.example.com",
+            "*",
+            "",
+        ] {
+            let err = with_origins(&[origin])
+                .validate()
+                .expect_err(origin)
+                .to_string();
+            assert!(
+                err.starts_with("invalid value for CORS_ALLOWED_ORIGINS:"),
+                "{err}"
+            );
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
     }
 }

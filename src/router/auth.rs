@@ -17,11 +17,13 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| poem::Error::from(ApiError::internal()))?;
-    state
+    let caller = state
         .auth
         .authenticate(&bearer.token)
         .await
-        .map_err(|e| ApiError::from(e).into())
+        .map_err(|e| poem::Error::from(ApiError::from(e)))?;
+    crate::telemetry::record_user(caller.id);
+    Ok(caller)
 }
 
 /// Authentication on endpoints open to anyone: no `Authorization` header means anonymous,

@@ -9,11 +9,9 @@ pub mod middleware;
 pub mod payload;
 pub mod users;
 
-use poem::{
-    Endpoint, EndpointExt, Route,
-    http::Method,
-    middleware::{CatchPanic, Cors},
-};
+use std::sync::Arc;
+
+use poem::{Endpoint, EndpointExt, Route, middleware::CatchPanic};
 use poem_openapi::OpenApiService;
 
 use crate::{config::Config, state::AppState};
@@ -49,41 +47,53 @@ pub fn build(state: AppState) -> impl Endpoint + use<> {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let config = state.config.clone();
-    let allowed = std::sync::Arc::new(middleware::AllowedMethods::from_spec(&api.spec()));
+    let table = Arc::new(middleware::RouteTable::from_spec(&api.spec()));
     let routes = Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest("/", api)
         .data(state);
-    with_middleware(routes, &config, allowed)
+    with_middleware(routes, &config, table)
 }
 
-/// Wraps routes in the middleware every request goes through: request id, timeout, problem
-/// mapping, panic recovery, CORS and the body limit (outermost first).
+/// Wraps routes in the middleware every request goes through, outermost first:
+///
+/// 1. `request_id`: the id every later layer, problem body and log line uses;
+/// 2. `tag_route`: the route template (`/api/v1/events/{id}`) for logs and `Allow`;
+/// 3. `access_log`: the request's span and its closing log line;
+/// 4. `security_headers`;
+/// 5. `problems`: every error from below, CORS's own refusals included, becomes a problem;
+/// 6. CORS (configured origins only), which then only adds headers to answers;
+/// 7. `compress`, then `conditional_get` (a 304 is never compressed);
+/// 8. `timeout`;
+/// 9. `problems` again, so that CORS and compression see problem answers, not errors
+///    (poem's CORS would turn an error into a plain-text answer);
+/// 10. panic recovery and the body limit, next to the handlers.
 pub fn with_middleware<E: Endpoint + 'static>(
     routes: E,
     config: &Config,
-    allowed: std::sync::Arc<middleware::AllowedMethods>,
+    table: Arc<middleware::RouteTable>,
 ) -> impl Endpoint + use<E> {
     let max_body = config.max_body_bytes as usize;
-    let origins = config.cors_allowed_origins.clone();
     let timeout = std::time::Duration::from_secs(config.request_timeout_seconds);
-    let routes = routes.around(move |ep, req| middleware::limit_body(ep, req, max_body));
-    let routes = if origins.is_empty() {
-        routes.boxed()
+    let inner = routes
+        .around(move |ep, req| middleware::limit_body(ep, req, max_body))
+        .with(CatchPanic::new().with_handler(middleware::panic_response))
+        .around(middleware::problems)
+        .around(move |ep, req| middleware::timeout(ep, req, timeout))
+        .around(middleware::conditional_get)
+        .around(middleware::compress);
+    let inner = if config.cors_allowed_origins.is_empty() {
+        inner.boxed()
     } else {
-        routes
-            .with(
-                Cors::new()
-                    .allow_origins(origins)
-                    .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-                    .allow_headers(["authorization", "content-type", "if-match", "x-request-id"])
-                    .expose_headers(["etag", "location", "x-request-id", "retry-after"])
-                    .max_age(600),
-            )
+        inner
+            .with(middleware::CorsPolicy::new(&config.cors_allowed_origins))
             .boxed()
     };
-    routes
-        .with(CatchPanic::new().with_handler(middleware::panic_response))
-        .around(move |ep, req| middleware::request_context(ep, req, timeout, allowed.clone()))
+    inner
+        .around(middleware::problems)
+        .around(middleware::security_headers)
+        .around(middleware::access_log)
+        .around(move |ep, req| middleware::tag_route(ep, req, table.clone()))
+        .around(middleware::request_id)
 }

@@ -1,13 +1,69 @@
 //! Every error is an RFC 9457 problem; framework-level refusals (404, 405, 400, 413, 415);
-//! request ids.
+//! request ids. Each test runs twice per backend: without `Origin` (`same_origin`) and as a
+//! browser on the allowed origin would send it (`cross_origin`), where CORS must only add
+//! its headers to the same problems.
 
-use reqwest::Method;
+use reqwest::{Method, header::HeaderValue};
 use serde_json::json;
 
 use crate::{
     backend_tests,
     helpers::{PASSWORD, Resp, TestApp},
 };
+
+/// The origin the test configuration allows.
+const ORIGIN: &str = "https://app.example.com";
+
+tokio::task_local! {
+    /// Whether the running test sends `Origin` with every request.
+    static CROSS_ORIGIN: bool;
+}
+
+/// The same app, with a client that sends `Origin: https://app.example.com` on every request.
+fn with_origin_header(mut app: TestApp) -> TestApp {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", HeaderValue::from_static(ORIGIN));
+    app.client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client");
+    app
+}
+
+/// Declares each test four times: `NAME::{same_origin, cross_origin}::{sqlite, postgres}`.
+macro_rules! error_tests {
+    ($( async fn $name:ident($app:ident) $body:block )*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn scenario($app: TestApp) $body
+
+                backend_tests! {
+                    async fn same_origin(app) {
+                        CROSS_ORIGIN.scope(false, scenario(app)).await
+                    }
+
+                    async fn cross_origin(app) {
+                        CROSS_ORIGIN.scope(true, scenario(with_origin_header(app))).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// All values of a header, comma-joined.
+fn header_values(resp: &Resp, name: &str) -> String {
+    resp.headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(", ")
+        .to_lowercase()
+}
 
 /// A valid sign-up body.
 fn sign_up_body() -> serde_json::Value {
@@ -38,6 +94,29 @@ fn expect_full_problem(resp: &Resp, status: u16) {
     assert!(resp.body["type"].as_str().is_some_and(|t| !t.is_empty()));
     assert!(resp.body["title"].as_str().is_some_and(|t| !t.is_empty()));
     let text = resp.body.to_string().to_lowercase();
+    match status {
+        401 => assert_eq!(
+            resp.header("www-authenticate"),
+            Some("Bearer"),
+            "401 challenges"
+        ),
+        405 => assert!(
+            resp.header("allow").is_some_and(|a| !a.is_empty()),
+            "405 lists the allowed methods"
+        ),
+        _ => {}
+    }
+    assert!(
+        header_values(resp, "vary").contains("origin"),
+        "CORS is on: answers vary on Origin"
+    );
+    if CROSS_ORIGIN.try_with(|c| *c).unwrap_or(false) {
+        assert_eq!(resp.header("access-control-allow-origin"), Some(ORIGIN));
+        assert!(
+            header_values(resp, "access-control-expose-headers").contains("x-request-id"),
+            "the request id is readable cross-origin"
+        );
+    }
     for leak in [
         "select ",
         "insert ",
@@ -54,7 +133,7 @@ fn expect_full_problem(resp: &Resp, status: u16) {
     }
 }
 
-backend_tests! {
+error_tests! {
     async fn every_kind_of_error_is_a_problem_with_a_request_id(app) {
         let member = app.user().await;
         let other = app.user().await;
@@ -151,6 +230,36 @@ backend_tests! {
         ] {
             let resp = app.get(path, None).await;
             expect_full_problem(&resp, 404);
+        }
+    }
+
+    async fn a_path_id_that_is_not_a_uuid_is_404(app) {
+        let user = app.user().await;
+        for path in [
+            "/api/v1/users/not-a-uuid",
+            "/api/v1/events/42",
+            "/api/v1/events/not-a-uuid/attendees",
+        ] {
+            let resp = app.get(path, Some(&user.token)).await;
+            expect_full_problem(&resp, 404);
+        }
+        let resp = app
+            .patch("/api/v1/users/nope", Some(&user.token), json!([]), None)
+            .await;
+        expect_full_problem(&resp, 404);
+    }
+
+    async fn a_bad_query_parameter_is_400(app) {
+        for query in ["limit=abc", "offset=-1x", "limit=1e3"] {
+            let resp = app.get(&format!("/api/v1/events?{query}"), None).await;
+            expect_full_problem(&resp, 400);
+        }
+    }
+
+    async fn a_missing_or_invalid_token_is_401_with_a_challenge(app) {
+        for token in [None, Some("not-a-jwt")] {
+            let resp = app.get("/api/v1/users/me", token).await;
+            expect_full_problem(&resp, 401);
         }
     }
 

@@ -6,10 +6,14 @@ mod helpers;
 
 mod attendees;
 mod auth;
+mod compression;
 mod concurrency;
+mod conditional;
+mod cors;
 mod errors;
 mod events;
 mod health;
+mod logs;
 mod openapi;
 mod patch;
 mod permissions;
