@@ -2,6 +2,7 @@
 //! its result. No business rule lives here.
 
 pub mod auth;
+pub mod client_addr;
 pub mod common;
 pub mod events;
 pub mod health;
