@@ -8,6 +8,7 @@ pub mod events;
 pub mod health;
 pub mod middleware;
 pub mod payload;
+pub mod sessions;
 pub mod users;
 
 use poem::{
@@ -22,13 +23,24 @@ use crate::{config::Config, state::AppState};
 /// The OpenAPI service with every operation.
 pub fn api_service(
     state: &AppState,
-) -> OpenApiService<(health::HealthApi, users::UsersApi, events::EventsApi), ()> {
+) -> OpenApiService<
+    (
+        health::HealthApi,
+        users::UsersApi,
+        sessions::SessionsApi,
+        events::EventsApi,
+    ),
+    (),
+> {
     OpenApiService::new(
         (
             health::HealthApi {
                 state: state.clone(),
             },
             users::UsersApi {
+                state: state.clone(),
+            },
+            sessions::SessionsApi {
                 state: state.clone(),
             },
             events::EventsApi {

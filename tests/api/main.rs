@@ -14,4 +14,5 @@ mod openapi;
 mod patch;
 mod permissions;
 mod reliability;
+mod sessions;
 mod users;
