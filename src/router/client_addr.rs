@@ -49,6 +49,15 @@ pub fn client_addr(
     Some(leftmost)
 }
 
+/// `client_addr` of a request: its TCP peer and its headers.
+pub fn client_addr_of(request: &poem::Request, trusted: &[IpNet]) -> Option<IpAddr> {
+    client_addr(
+        request.remote_addr().as_socket_addr().map(|a| a.ip()),
+        request.headers(),
+        trusted,
+    )
+}
+
 fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }

@@ -4,7 +4,7 @@
 use poem::{Request, http::HeaderName};
 use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 
-use super::{client_addr::client_addr, common::ApiTags, payload::JsonBody};
+use super::{client_addr::client_addr_of, common::ApiTags, payload::JsonBody};
 use crate::{
     error::{ApiError, ApiResult},
     model::{LogoutRequest, RefreshRequest, TokenRequest, TokenResponse},
@@ -76,11 +76,7 @@ impl SessionsApi {
         request: &Request,
         body: JsonBody<TokenRequest>,
     ) -> ApiResult<TokenIssued> {
-        let client = client_addr(
-            request.remote_addr().as_socket_addr().map(|a| a.ip()),
-            request.headers(),
-            &self.state.config.trusted_proxies,
-        );
+        let client = client_addr_of(request, &self.state.config.trusted_proxies);
         let outcome = self.state.auth.issue_token(body.0, client).await;
         let limit = outcome.rate_limit;
         match outcome.result {

@@ -196,8 +196,8 @@ impl AuthService {
     #[tracing::instrument(skip_all)]
     pub async fn issue_token(&self, request: TokenRequest, client: Option<IpAddr>) -> LoginOutcome {
         let email = normalize_email(&request.email);
-        let rate_limit = match self.throttle.check(&email, client) {
-            Ok(rate_limit) => rate_limit,
+        let attempt = match self.throttle.check(&email, client) {
+            Ok(attempt) => attempt,
             Err(refusal) => {
                 return LoginOutcome {
                     result: Err(Error::TooManyRequests {
@@ -207,14 +207,18 @@ impl AuthService {
                 };
             }
         };
+        let rate_limit = attempt.rate_limit();
         match self.verify_credentials(&email, request.password).await {
-            Ok(Some(user_id)) => LoginOutcome {
-                result: self.tokens_for(user_id, self.sessions.start(user_id).await),
-                rate_limit,
-            },
+            Ok(Some(user_id)) => {
+                drop(attempt);
+                LoginOutcome {
+                    result: self.tokens_for(user_id, self.sessions.start(user_id).await),
+                    rate_limit,
+                }
+            }
             Ok(None) => LoginOutcome {
                 result: Err(Error::InvalidCredentials),
-                rate_limit: self.throttle.record_failure(&email, client),
+                rate_limit: attempt.failed(),
             },
             Err(e) => LoginOutcome {
                 result: Err(e),

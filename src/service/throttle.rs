@@ -82,37 +82,81 @@ impl LoginThrottle {
         }
     }
 
-    /// Whether `client` may try a password for `email` now; `email` is normalised. Consumes
-    /// nothing. `client` is `None` when it cannot be identified: such clients share one
-    /// allowance per email, and no per-client one.
-    pub fn check(&self, email: &str, client: Option<IpAddr>) -> Result<RateLimit, Refusal> {
+    /// Whether `client` may try a password for `email` now; `email` is normalised. `client`
+    /// is `None` when it cannot be identified: such clients share one allowance per email,
+    /// and no per-client one. An accepted attempt holds one of the remaining failures until
+    /// it is settled, so that simultaneous guesses cannot outnumber the allowance.
+    pub fn check(&self, email: &str, client: Option<IpAddr>) -> Result<Attempt<'_>, Refusal> {
         let now = Instant::now();
-        let pair = self.per_pair.state(&(email.to_owned(), client), now);
-        if let Some(wait) = pair.blocked_for {
-            return Err(pair.refusal(wait));
-        }
-        let by_client = client.map(|c| self.per_client.state(&c, now));
-        if let Some(state) = &by_client
-            && let Some(wait) = state.blocked_for
-        {
-            return Err(state.refusal(wait));
-        }
+        let pair_key = (email.to_owned(), client);
+        let pair = self.per_pair.reserve(&pair_key, now)?;
+        let by_client = match client {
+            Some(c) => match self.per_client.reserve(&c, now) {
+                Ok(state) => Some(state),
+                Err(refusal) => {
+                    self.per_pair.release(&pair_key);
+                    return Err(refusal);
+                }
+            },
+            None => None,
+        };
+        let attempt = Attempt {
+            throttle: self,
+            pair_key,
+            client,
+            rate_limit: closest(pair, by_client),
+        };
         if pair.failed_recently {
             let by_email = self.per_email.state(&email.to_owned(), now);
             if let Some(wait) = by_email.blocked_for {
                 return Err(by_email.refusal(wait));
             }
         }
-        Ok(closest(pair, by_client))
+        Ok(attempt)
+    }
+}
+
+/// A login attempt the throttle accepted; dropping it without a failure releases what it
+/// held (a success, or a request that ended early).
+pub struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    pair_key: (String, Option<IpAddr>),
+    client: Option<IpAddr>,
+    rate_limit: RateLimit,
+}
+
+impl std::fmt::Debug for Attempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt")
+            .field("client", &self.client)
+            .field("rate_limit", &self.rate_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Attempt<'_> {
+    /// Where the client stood when the attempt was accepted.
+    pub fn rate_limit(&self) -> RateLimit {
+        self.rate_limit
     }
 
-    /// Counts a failed login and says where the client now stands.
-    pub fn record_failure(&self, email: &str, client: Option<IpAddr>) -> RateLimit {
+    /// Counts the attempt as a failed login and says where the client now stands.
+    pub fn failed(self) -> RateLimit {
         let now = Instant::now();
-        let pair = self.per_pair.record(&(email.to_owned(), client), now);
-        self.per_email.record(&email.to_owned(), now);
-        let by_client = client.map(|c| self.per_client.record(&c, now));
+        let throttle = self.throttle;
+        let pair = throttle.per_pair.record(&self.pair_key, now);
+        throttle.per_email.record(&self.pair_key.0, now);
+        let by_client = self.client.map(|c| throttle.per_client.record(&c, now));
         closest(pair, by_client)
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        self.throttle.per_pair.release(&self.pair_key);
+        if let Some(client) = self.client {
+            self.throttle.per_client.release(&client);
+        }
     }
 }
 
@@ -136,6 +180,8 @@ struct Limiter<K: Hash + Eq + Clone> {
 
 struct Marks<K> {
     by_key: HashMap<K, Mark>,
+    /// Attempts accepted and not yet settled, per key.
+    in_flight: HashMap<K, u32>,
     last_sweep: Instant,
 }
 
@@ -183,6 +229,7 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             failures: RateLimiter::keyed(Quota::per_minute(limit)).with_middleware(),
             marks: Mutex::new(Marks {
                 by_key: HashMap::new(),
+                in_flight: HashMap::new(),
                 last_sweep: Instant::now(),
             }),
         }
@@ -196,6 +243,34 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     fn state(&self, key: &K, now: Instant) -> State {
         let mark = self.lock().by_key.get(key).copied();
         self.project(mark, now)
+    }
+
+    /// Accepts one more attempt for `key` unless the key is blocked or as many attempts as
+    /// it has failures left are already running.
+    fn reserve(&self, key: &K, now: Instant) -> Result<State, Refusal> {
+        let mut marks = self.lock();
+        let state = self.project(marks.by_key.get(key).copied(), now);
+        if let Some(wait) = state.blocked_for {
+            return Err(state.refusal(wait));
+        }
+        let running = marks.in_flight.entry(key.clone()).or_insert(0);
+        if *running >= state.rate_limit.remaining {
+            // Those attempts settle within a password check.
+            return Err(state.refusal(Duration::from_secs(1)));
+        }
+        *running += 1;
+        Ok(state)
+    }
+
+    /// Settles an attempt `reserve` accepted.
+    fn release(&self, key: &K) {
+        let mut marks = self.lock();
+        if let Some(running) = marks.in_flight.get_mut(key) {
+            *running = running.saturating_sub(1);
+            if *running == 0 {
+                marks.in_flight.remove(key);
+            }
+        }
     }
 
     fn project(&self, mark: Option<Mark>, now: Instant) -> State {
@@ -294,6 +369,10 @@ mod tests {
         })
     }
 
+    fn fail(t: &LoginThrottle, email: &str, client: Option<IpAddr>) -> RateLimit {
+        t.check(email, client).expect("accepted").failed()
+    }
+
     fn ip(n: u8) -> Option<IpAddr> {
         Some(IpAddr::from([192, 0, 2, n]))
     }
@@ -302,8 +381,8 @@ mod tests {
     fn the_failure_that_uses_the_last_allowance_blocks_the_next_attempt() {
         let t = throttle(3, 100, 100);
         for left in [2, 1, 0] {
-            assert!(t.check("a@example.com", ip(1)).is_ok());
-            assert_eq!(t.record_failure("a@example.com", ip(1)).remaining, left);
+            let attempt = t.check("a@example.com", ip(1)).expect("accepted");
+            assert_eq!(attempt.failed().remaining, left);
         }
         let refusal = t.check("a@example.com", ip(1)).unwrap_err();
         assert_eq!(refusal.rate_limit.remaining, 0);
@@ -317,20 +396,20 @@ mod tests {
     fn another_client_is_not_refused_for_the_same_email() {
         let t = throttle(2, 100, 100);
         for _ in 0..2 {
-            t.record_failure("a@example.com", ip(1));
+            fail(&t, "a@example.com", ip(1));
         }
         assert!(t.check("a@example.com", ip(1)).is_err());
         let fresh = t
             .check("a@example.com", ip(2))
             .expect("another client may try");
-        assert_eq!(fresh.remaining, 2);
+        assert_eq!(fresh.rate_limit().remaining, 2);
     }
 
     #[test]
     fn a_client_failing_across_emails_is_refused_for_every_email() {
         let t = throttle(5, 100, 3);
         for n in 0..3 {
-            t.record_failure(&format!("u{n}@example.com"), ip(1));
+            fail(&t, &format!("u{n}@example.com"), ip(1));
         }
         let refusal = t.check("new@example.com", ip(1)).unwrap_err();
         assert_eq!(refusal.rate_limit.limit, 3);
@@ -341,7 +420,7 @@ mod tests {
     fn an_email_under_attack_refuses_clients_that_failed_but_not_fresh_ones() {
         let t = throttle(5, 4, 100);
         for n in 1..=4 {
-            t.record_failure("a@example.com", ip(n));
+            fail(&t, "a@example.com", ip(n));
         }
         let refusal = t.check("a@example.com", ip(1)).unwrap_err();
         assert_eq!(refusal.rate_limit.limit, 4);
@@ -358,8 +437,8 @@ mod tests {
     #[test]
     fn unidentified_clients_share_one_allowance_per_email() {
         let t = throttle(2, 100, 100);
-        t.record_failure("a@example.com", None);
-        t.record_failure("a@example.com", None);
+        fail(&t, "a@example.com", None);
+        fail(&t, "a@example.com", None);
         assert!(t.check("a@example.com", None).is_err());
         assert!(t.check("a@example.com", ip(1)).is_ok());
     }
@@ -367,13 +446,36 @@ mod tests {
     #[test]
     fn the_reported_policy_is_the_one_closest_to_refusing() {
         let t = throttle(5, 100, 2);
-        let status = t.record_failure("a@example.com", ip(1));
+        let status = fail(&t, "a@example.com", ip(1));
         assert_eq!((status.limit, status.remaining), (2, 1));
         // A fresh client: the smaller allowance is the closer one.
-        let status = t.check("b@example.com", ip(2)).unwrap();
+        let status = t.check("b@example.com", ip(2)).unwrap().rate_limit();
         assert_eq!(
             (status.limit, status.remaining, status.reset_seconds),
             (2, 2, 0)
+        );
+    }
+
+    #[test]
+    fn attempts_in_flight_hold_the_remaining_failures_until_settled() {
+        let t = throttle(2, 100, 100);
+        let first = t.check("a@example.com", ip(1)).expect("first");
+        let second = t.check("a@example.com", ip(1)).expect("second");
+        let refusal = t.check("a@example.com", ip(1)).map(|_| ()).unwrap_err();
+        assert_eq!(refusal.retry_after_seconds, 1);
+        // A success settles without spending anything.
+        drop(first);
+        let third = t
+            .check("a@example.com", ip(1))
+            .expect("a slot is free again");
+        second.failed();
+        drop(third);
+        assert_eq!(
+            t.check("a@example.com", ip(1))
+                .unwrap()
+                .rate_limit()
+                .remaining,
+            1
         );
     }
 

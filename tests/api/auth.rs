@@ -363,6 +363,18 @@ backend_tests! {
         assert_eq!(rate_limit(&right).1, 0);
     }
 
+    async fn simultaneous_guesses_from_one_client_get_no_more_answers_than_its_allowance(app) {
+        let user = app.user().await;
+        let guesses = (0..40).map(|n| login(&app, &user.email, if n == 39 { PASSWORD } else { "guess" }));
+        let answers = futures::future::join_all(guesses).await;
+        let evaluated = answers.iter().filter(|r| r.status != 429).count();
+        assert!(evaluated <= 5, "{evaluated} of 40 simultaneous attempts were evaluated");
+        for resp in answers.iter().filter(|r| r.status == 429) {
+            resp.expect_problem(429);
+            assert!(resp.header("retry-after").is_some());
+        }
+    }
+
     async fn wrong_passwords_from_one_client_do_not_lock_the_user_out_from_another(app) {
         let app = behind_proxy(app, |_| {}).await;
         let user = app.user().await;
