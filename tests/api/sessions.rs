@@ -236,6 +236,56 @@ backend_tests! {
         expect_refused(&refresh(&app, &token).await);
     }
 
+    async fn the_spec_documents_refresh_and_logout_with_plain_schemas_and_descriptions(app) {
+        let spec = app.get("/openapi.json", None).await;
+        spec.expect(200);
+        let spec = spec.body;
+        for (path, schema, success) in [
+            ("/api/v1/auth/token", "TokenRequest", "200"),
+            ("/api/v1/auth/refresh", "RefreshRequest", "200"),
+            ("/api/v1/auth/logout", "LogoutRequest", "204"),
+        ] {
+            let op = &spec["paths"][path]["post"];
+            assert_eq!(op["tags"], json!(["Auth"]), "{path}");
+            assert!(op["summary"].as_str().is_some_and(|s| !s.contains('.')), "{path}: a short summary");
+            assert!(op["description"].as_str().is_some_and(|d| d.len() > 80), "{path}: a description");
+            let body = &op["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+            assert_eq!(body, &json!(format!("#/components/schemas/{schema}")), "{path}");
+            assert!(op["responses"][success].is_object(), "{path} answers {success}");
+        }
+        for (path, statuses) in [
+            ("/api/v1/auth/token", &["401", "429"][..]),
+            ("/api/v1/auth/refresh", &["401", "422"][..]),
+            ("/api/v1/auth/logout", &["422"][..]),
+        ] {
+            for status in statuses {
+                assert!(spec["paths"][path]["post"]["responses"][status].is_object(), "{path} {status}");
+            }
+        }
+        let token = &spec["paths"]["/api/v1/auth/token"]["post"]["responses"]["200"];
+        // Any JSON media type (parameters such as charset aside).
+        let (_, media) = token["content"]
+            .as_object()
+            .expect("content")
+            .iter()
+            .find(|(ct, _)| ct.starts_with("application/json"))
+            .expect("a JSON body");
+        assert_eq!(media["schema"]["$ref"], "#/components/schemas/TokenResponse");
+        let headers: Vec<String> = token["headers"]
+            .as_object()
+            .expect("headers")
+            .keys()
+            .map(|k| k.to_ascii_lowercase())
+            .collect();
+        for name in ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"] {
+            assert!(headers.iter().any(|h| h == name), "{name} in {headers:?}");
+        }
+        let response = &spec["components"]["schemas"]["TokenResponse"];
+        for field in ["refresh_token", "refresh_expires_in"] {
+            assert!(response["required"].as_array().unwrap().contains(&json!(field)), "{field}");
+        }
+    }
+
     async fn the_refresh_token_lifetime_is_configurable(app) {
         let app = TestApp::spawn_with(app.backend, |c| c.refresh_token_ttl_seconds = 120)
             .await
