@@ -135,15 +135,32 @@ pub struct Config {
     #[arg(long, global = true, env = "AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub auto_migrate: bool,
 
-    /// Failed logins a minute allowed for one email before 429.
-    #[arg(long, global = true, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = 5,
+    /// Failed logins a minute allowed for one email from one client before that client gets
+    /// 429 for that email.
+    #[arg(long, global = true, env = "LOGIN_FAILURES_PER_EMAIL_AND_CLIENT", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub login_failures_per_email_and_client: u32,
+
+    /// Failed logins a minute for one email from all clients together; beyond it, clients
+    /// that failed for that email get 429 (clients that did not fail may still sign in).
+    #[arg(long, global = true, env = "LOGIN_FAILURES_PER_EMAIL", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub login_failures_per_email: u32,
 
-    /// Failed logins a minute allowed from one client address before 429.
+    /// Failed logins a minute allowed from one client address (all emails) before 429.
     #[arg(long, global = true, env = "LOGIN_FAILURES_PER_CLIENT", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub login_failures_per_client: u32,
+
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client:
+    /// comma-separated CIDRs or addresses. Empty: those headers are ignored.
+    #[arg(long, global = true, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
+
+    /// Lifetime of refresh tokens, in seconds (each use gives a new one with a fresh lifetime).
+    #[arg(long, global = true, env = "REFRESH_TOKEN_TTL_SECONDS", default_value_t = 2_592_000,
+          value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
+    pub refresh_token_ttl_seconds: u64,
 
     /// Argon2id memory cost in KiB (OWASP's minimum is 19456).
     #[arg(long, global = true, env = "ARGON2_MEMORY_KIB", default_value_t = 19456,
@@ -154,6 +171,40 @@ pub struct Config {
     #[arg(long, global = true, env = "ARGON2_ITERATIONS", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub argon2_iterations: u32,
+}
+
+/// The reverse proxies trusted to name the client (`TRUSTED_PROXIES`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+impl std::ops::Deref for TrustedProxies {
+    type Target = [ipnet::IpNet];
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for TrustedProxies {
+    type Err = String;
+
+    /// Comma-separated CIDRs (`10.0.0.0/8`, `fd00::/8`) or single addresses; empty is none.
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!("{entry:?} is not a CIDR such as 10.0.0.0/8 or an IP address")
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
+    }
 }
 
 /// Default pool size: about twice the cores. A database does its best with a few
@@ -187,8 +238,14 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
             .field("auto_migrate", &self.auto_migrate)
+            .field(
+                "login_failures_per_email_and_client",
+                &self.login_failures_per_email_and_client,
+            )
             .field("login_failures_per_email", &self.login_failures_per_email)
             .field("login_failures_per_client", &self.login_failures_per_client)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("refresh_token_ttl_seconds", &self.refresh_token_ttl_seconds)
             .field("argon2_memory_kib", &self.argon2_memory_kib)
             .field("argon2_iterations", &self.argon2_iterations)
             .finish()
@@ -259,8 +316,9 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::Config;
+    use clap::Parser as _;
 
+    use super::*;
     fn with_origins(origins: &[&str]) -> Config {
         let mut config = Config::for_database("sqlite::memory:");
         config.cors_allowed_origins = origins.iter().map(|o| (*o).to_owned()).collect();
@@ -300,6 +358,42 @@ mod tests {
                 "{err}"
             );
             assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_take_cidrs_and_addresses_and_empty_means_none() {
+        let parsed: TrustedProxies = " 10.0.0.0/8 ,192.168.1.5, ::1, fd00::/8 ,".parse().unwrap();
+        let expected: Vec<ipnet::IpNet> = ["10.0.0.0/8", "192.168.1.5/32", "::1/128", "fd00::/8"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(parsed.0, expected);
+        assert_eq!(
+            "".parse::<TrustedProxies>().unwrap(),
+            TrustedProxies::default()
+        );
+        assert!(
+            Cli::parse_from(["event-manager"])
+                .config
+                .trusted_proxies
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_invalid_trusted_proxy_is_refused_naming_the_option() {
+        for bad in [
+            "10.0.0.0/33",
+            "localhost",
+            "10.0.0",
+            "10.0.0.0/8;",
+            "10.0.0.0/8 10.1.0.0/16",
+        ] {
+            let err = Cli::try_parse_from(["event-manager", "--trusted-proxies", bad])
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("TRUSTED_PROXIES"), "{err}");
         }
     }
 }

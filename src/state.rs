@@ -8,9 +8,10 @@ use crate::{
     config::Config,
     service::{
         attendees::AttendeeService,
-        auth::{AuthService, LoginThrottle, Passwords, Tokens},
+        auth::{AuthService, LoginThrottle, Passwords, ThrottleLimits, Tokens},
         events::EventService,
         health::HealthService,
+        sessions::Sessions,
         totals::Totals,
         users::UserService,
     },
@@ -59,10 +60,12 @@ impl AppState {
                 db.clone(),
                 passwords.clone(),
                 tokens,
-                Arc::new(LoginThrottle::new(
-                    config.login_failures_per_email,
-                    config.login_failures_per_client,
-                )),
+                Arc::new(LoginThrottle::new(ThrottleLimits {
+                    per_email_and_client: config.login_failures_per_email_and_client,
+                    per_email: config.login_failures_per_email,
+                    per_client: config.login_failures_per_client,
+                })),
+                Arc::new(Sessions::new(db.clone(), config.refresh_token_ttl_seconds)),
             ),
             users: UserService::new(db.clone(), passwords, event_totals.clone()),
             events: EventService::new(db.clone(), event_totals),

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_users;
 mod m20261122_000002_create_events_and_attendees;
 mod m20261122_000003_index_events_by_organizer_and_status;
+mod m20261130_000001_create_refresh_tokens;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_users::Migration),
             Box::new(m20261122_000002_create_events_and_attendees::Migration),
             Box::new(m20261122_000003_index_events_by_organizer_and_status::Migration),
+            Box::new(m20261130_000001_create_refresh_tokens::Migration),
         ]
     }
 }

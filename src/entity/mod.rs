@@ -2,4 +2,5 @@
 
 pub mod attendee;
 pub mod event;
+pub mod refresh_token;
 pub mod user;

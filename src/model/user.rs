@@ -164,13 +164,63 @@ pub enum TokenType {
     Bearer,
 }
 
-/// An issued access token.
+/// An issued access token, and the refresh token that gets the next one.
 #[derive(Clone, Object)]
 pub struct TokenResponse {
     /// The JWT to send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
     /// Always `bearer`.
     pub token_type: TokenType,
-    /// Seconds until the token expires.
+    /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Opaque token for `POST /api/v1/auth/refresh`, valid once: each refresh returns a new
+    /// one. Keep it secret; presenting a used one again signs this login out everywhere.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &"[redacted]")
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Refresh request: a refresh token to exchange for a new pair.
+#[derive(Clone, Object, Deserialize, Validate)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    #[oai(validator(min_length = 1, max_length = 256), write_only)]
+    #[validate(length(min = 1, max = 256))]
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field("refresh_token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Logout request: a refresh token of the login to end.
+#[derive(Clone, Object, Deserialize, Validate)]
+pub struct LogoutRequest {
+    /// Any refresh token of the login (the current one or an earlier one).
+    #[oai(validator(min_length = 1, max_length = 256), write_only)]
+    #[validate(length(min = 1, max = 256))]
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for LogoutRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogoutRequest")
+            .field("refresh_token", &"[redacted]")
+            .finish()
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod attendees;
 pub mod events;
+pub mod refresh_tokens;
 pub mod users;
 
 use sea_orm::{DbErr, RuntimeErr, SqlErr};

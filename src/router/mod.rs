@@ -2,11 +2,13 @@
 //! its result. No business rule lives here.
 
 pub mod auth;
+pub mod client_addr;
 pub mod common;
 pub mod events;
 pub mod health;
 pub mod middleware;
 pub mod payload;
+pub mod sessions;
 pub mod users;
 
 use std::sync::Arc;
@@ -19,13 +21,24 @@ use crate::{config::Config, state::AppState};
 /// The OpenAPI service with every operation.
 pub fn api_service(
     state: &AppState,
-) -> OpenApiService<(health::HealthApi, users::UsersApi, events::EventsApi), ()> {
+) -> OpenApiService<
+    (
+        health::HealthApi,
+        users::UsersApi,
+        sessions::SessionsApi,
+        events::EventsApi,
+    ),
+    (),
+> {
     OpenApiService::new(
         (
             health::HealthApi {
                 state: state.clone(),
             },
             users::UsersApi {
+                state: state.clone(),
+            },
+            sessions::SessionsApi {
                 state: state.clone(),
             },
             events::EventsApi {
@@ -76,6 +89,7 @@ pub fn with_middleware<E: Endpoint + 'static>(
 ) -> impl Endpoint + use<E> {
     let max_body = config.max_body_bytes as usize;
     let timeout = std::time::Duration::from_secs(config.request_timeout_seconds);
+    let trusted: Arc<[ipnet::IpNet]> = config.trusted_proxies.iter().copied().collect();
     let inner = routes
         .around(move |ep, req| middleware::limit_body(ep, req, max_body))
         .with(CatchPanic::new().with_handler(middleware::panic_response))
@@ -93,7 +107,7 @@ pub fn with_middleware<E: Endpoint + 'static>(
     inner
         .around(middleware::problems)
         .around(middleware::security_headers)
-        .around(middleware::access_log)
+        .around(move |ep, req| middleware::access_log(ep, req, trusted.clone()))
         .around(move |ep, req| middleware::tag_route(ep, req, table.clone()))
         .around(middleware::request_id)
 }

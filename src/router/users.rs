@@ -1,6 +1,5 @@
-//! `/api/v1/users` and `/api/v1/auth/token`.
+//! `/api/v1/users`.
 
-use poem::web::RemoteAddr;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
@@ -15,7 +14,7 @@ use super::{
 };
 use crate::{
     error::ApiResult,
-    model::{Page, TokenRequest, TokenResponse, UserCreate, UserRead},
+    model::{Page, UserCreate, UserRead},
     state::AppState,
 };
 
@@ -44,22 +43,6 @@ impl UsersApi {
     )]
     async fn create_user(&self, body: JsonBody<UserCreate>) -> ApiResult<Created<UserRead>> {
         Ok(self.state.users.sign_up(body.0).await?.into())
-    }
-
-    /// Exchange email and password for a bearer token.
-    #[oai(
-        path = "/auth/token",
-        method = "post",
-        tag = "ApiTags::Auth",
-        operation_id = "createToken"
-    )]
-    async fn create_token(
-        &self,
-        remote: &RemoteAddr,
-        body: JsonBody<TokenRequest>,
-    ) -> ApiResult<Json<TokenResponse>> {
-        let client = remote.as_socket_addr().map(|a| a.ip());
-        Ok(Json(self.state.auth.issue_token(body.0, client).await?))
     }
 
     /// The caller.

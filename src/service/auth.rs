@@ -1,29 +1,30 @@
 //! Passwords (argon2id), access tokens (HS256 JWT) and authentication of callers.
 
-use std::{
-    collections::HashMap,
-    hash::Hash,
-    net::IpAddr,
-    num::NonZeroU32,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{net::IpAddr, sync::Arc};
 
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
-use governor::{
-    DefaultKeyedRateLimiter, Quota,
-    clock::{Clock, DefaultClock},
-};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use validator::Validate as _;
 
-use super::{Caller, Error, Result};
+pub use super::throttle::{LoginThrottle, RateLimit, ThrottleLimits};
+use super::{Caller, Error, Result, sessions::Sessions};
 use crate::{
-    model::{TokenRequest, TokenResponse, TokenType},
+    model::{LogoutRequest, RefreshRequest, TokenRequest, TokenResponse, TokenType, field_errors},
     repository,
 };
+
+/// The answer to a login attempt, with where the client stands on failed-login throttling
+/// (sent as rate-limit headers whatever the outcome).
+#[derive(Debug)]
+pub struct LoginOutcome {
+    /// The tokens, or why not.
+    pub result: Result<TokenResponse>,
+    /// The throttling policy closest to refusing this client.
+    pub rate_limit: RateLimit,
+}
 
 /// Argon2id hashing, run on the blocking pool so that the async workers keep serving.
 pub struct Passwords {
@@ -160,94 +161,14 @@ impl Tokens {
     }
 }
 
-/// Counts failed logins per email and per client address (GCRA, via `governor`) and blocks
-/// a key that exceeds its quota until a cell is free again. Successful logins cost nothing.
-pub struct LoginThrottle {
-    per_email: Limiter<String>,
-    per_client: Limiter<IpAddr>,
-}
-
-struct Limiter<K: Hash + Eq + Clone> {
-    failures: DefaultKeyedRateLimiter<K>,
-    /// Keys refused until the given instant: while blocked, even a correct password gets 429,
-    /// or guessing could go on and only the right guess would get through.
-    blocked: Mutex<HashMap<K, Instant>>,
-}
-
-/// Most blocked keys remembered before expired ones are swept.
-const MAX_BLOCKED_KEYS: usize = 10_000;
-
-impl<K: Hash + Eq + Clone> Limiter<K> {
-    fn new(failures_per_minute: u32) -> Self {
-        let n = NonZeroU32::new(failures_per_minute).unwrap_or(NonZeroU32::MIN);
-        Self {
-            failures: DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)),
-            blocked: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn blocked_for(&self, key: &K) -> Option<Duration> {
-        let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-        let until = *blocked.get(key)?;
-        until.checked_duration_since(Instant::now())
-    }
-
-    fn record_failure(&self, key: &K) -> Option<Duration> {
-        let not_until = self.failures.check_key(key).err()?;
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-        if blocked.len() >= MAX_BLOCKED_KEYS {
-            let now = Instant::now();
-            blocked.retain(|_, until| *until > now);
-            self.failures.retain_recent();
-        }
-        blocked.insert(key.clone(), Instant::now() + wait);
-        Some(wait)
-    }
-}
-
-impl LoginThrottle {
-    /// At most `per_email` failed logins a minute for one email and `per_client` for one
-    /// client address.
-    pub fn new(per_email: u32, per_client: u32) -> Self {
-        Self {
-            per_email: Limiter::new(per_email),
-            per_client: Limiter::new(per_client),
-        }
-    }
-
-    fn check(&self, email: &str, client: Option<IpAddr>) -> Result<()> {
-        let by_email = self.per_email.blocked_for(&email.to_owned());
-        let by_client = client.and_then(|c| self.per_client.blocked_for(&c));
-        match by_email.into_iter().chain(by_client).max() {
-            Some(wait) => Err(too_many(wait)),
-            None => Ok(()),
-        }
-    }
-
-    fn record_failure(&self, email: &str, client: Option<IpAddr>) -> Result<()> {
-        let by_email = self.per_email.record_failure(&email.to_owned());
-        let by_client = client.and_then(|c| self.per_client.record_failure(&c));
-        match by_email.into_iter().chain(by_client).max() {
-            Some(wait) => Err(too_many(wait)),
-            None => Ok(()),
-        }
-    }
-}
-
-fn too_many(wait: Duration) -> Error {
-    Error::TooManyRequests {
-        retry_after_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-    }
-}
-
-/// Login and authentication of requests.
+/// Login, sessions and authentication of requests.
 #[derive(Clone)]
 pub struct AuthService {
     db: DatabaseConnection,
     passwords: Arc<Passwords>,
     tokens: Arc<Tokens>,
     throttle: Arc<LoginThrottle>,
+    sessions: Arc<Sessions>,
 }
 
 impl AuthService {
@@ -257,45 +178,104 @@ impl AuthService {
         passwords: Arc<Passwords>,
         tokens: Arc<Tokens>,
         throttle: Arc<LoginThrottle>,
+        sessions: Arc<Sessions>,
     ) -> Self {
         Self {
             db,
             passwords,
             tokens,
             throttle,
+            sessions,
         }
     }
 
-    /// Exchanges an email and password for an access token. Unknown email and wrong password
-    /// give the same error after the same work; repeated failures for one email or one
-    /// client address are refused with 429 for a while.
+    /// Exchanges an email and password for an access token and the first refresh token of a
+    /// new login. Unknown email and wrong password give the same error after the same work.
+    /// `client` is the caller's address (see `router::client_addr`): failures are throttled
+    /// per (email, client), per client and, at a higher threshold, per email.
     #[tracing::instrument(skip_all)]
-    pub async fn issue_token(
-        &self,
-        request: TokenRequest,
-        client: Option<IpAddr>,
-    ) -> Result<TokenResponse> {
+    pub async fn issue_token(&self, request: TokenRequest, client: Option<IpAddr>) -> LoginOutcome {
         let email = normalize_email(&request.email);
-        self.throttle.check(&email, client)?;
+        let attempt = match self.throttle.check(&email, client) {
+            Ok(attempt) => attempt,
+            Err(refusal) => {
+                return LoginOutcome {
+                    result: Err(Error::TooManyRequests {
+                        retry_after_seconds: refusal.retry_after_seconds,
+                    }),
+                    rate_limit: refusal.rate_limit,
+                };
+            }
+        };
+        let rate_limit = attempt.rate_limit();
+        match self.verify_credentials(&email, request.password).await {
+            Ok(Some(user_id)) => {
+                drop(attempt);
+                LoginOutcome {
+                    result: self.tokens_for(user_id, self.sessions.start(user_id).await),
+                    rate_limit,
+                }
+            }
+            Ok(None) => LoginOutcome {
+                result: Err(Error::InvalidCredentials),
+                rate_limit: attempt.failed(),
+            },
+            Err(e) => LoginOutcome {
+                result: Err(e),
+                rate_limit,
+            },
+        }
+    }
+
+    /// The user id when the password is theirs.
+    async fn verify_credentials(&self, email: &str, password: String) -> Result<Option<Uuid>> {
         // An email no account can have (NUL, too long) is looked up nowhere, at the same cost.
         let user = if email.contains('\0') || email.chars().count() > 254 {
             None
         } else {
-            repository::users::find_by_email(&self.db, &email).await?
+            repository::users::find_by_email(&self.db, email).await?
         };
         let hash = user.as_ref().map(|u| u.password_hash.clone());
-        if !self.passwords.verify(request.password, hash).await? {
-            self.throttle.record_failure(&email, client)?;
-            return Err(Error::InvalidCredentials);
-        }
-        let user = user.ok_or(Error::InvalidCredentials)?;
+        let ok = self.passwords.verify(password, hash).await?;
+        Ok(user.filter(|_| ok).map(|u| u.id))
+    }
+
+    /// Exchanges a refresh token for a new access token and the next refresh token of the
+    /// same login. The presented token is spent; presenting it again revokes the login.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, request: RefreshRequest) -> Result<TokenResponse> {
+        request
+            .validate()
+            .map_err(|e| Error::Validation(field_errors(&e)))?;
+        let (user_id, next) = self.sessions.rotate(&request.refresh_token).await?;
+        self.tokens_for(user_id, Ok(next))
+    }
+
+    /// Revokes the login a refresh token belongs to. Unknown or already revoked tokens are
+    /// accepted too: signing out twice is not an error.
+    #[tracing::instrument(skip_all)]
+    pub async fn logout(&self, request: LogoutRequest) -> Result<()> {
+        request
+            .validate()
+            .map_err(|e| Error::Validation(field_errors(&e)))?;
+        self.sessions.end(&request.refresh_token).await
+    }
+
+    fn tokens_for(
+        &self,
+        user_id: Uuid,
+        refresh: Result<super::sessions::IssuedRefreshToken>,
+    ) -> Result<TokenResponse> {
+        let refresh = refresh?;
         let access_token = self
             .tokens
-            .issue_at(user.id, chrono::Utc::now().timestamp())?;
+            .issue_at(user_id, chrono::Utc::now().timestamp())?;
         Ok(TokenResponse {
             access_token,
             token_type: TokenType::Bearer,
             expires_in: self.tokens.ttl_seconds(),
+            refresh_token: refresh.token,
+            refresh_expires_in: refresh.expires_in,
         })
     }
 

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod events;
 pub mod health;
 pub mod patch;
+pub mod sessions;
+pub mod throttle;
 pub mod totals;
 pub mod users;
 

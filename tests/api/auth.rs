@@ -1,5 +1,6 @@
-//! Access tokens: login, and the 401 every bad credential gets.
+//! Access tokens: login, the 401 every bad credential gets, and failed-login throttling.
 
+use event_manager::config::Config;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
 
@@ -334,6 +335,173 @@ backend_tests! {
             "Retry-After: {retry_after}"
         );
     }
+
+    async fn every_token_answer_carries_rate_limit_headers(app) {
+        let user = app.user().await;
+        let ok = login(&app, &user.email, PASSWORD).await;
+        ok.expect(200);
+        assert_eq!(rate_limit(&ok), (5, 5, 0), "a client that never failed");
+        for remaining in (0..5).rev() {
+            let resp = login(&app, &user.email, "wrong password").await;
+            expect_unauthorized(&resp);
+            let (limit, left, reset) = rate_limit(&resp);
+            assert_eq!((limit, left), (5, remaining));
+            assert!((1..=60).contains(&reset), "RateLimit-Reset: {reset}");
+        }
+        let refused = login(&app, &user.email, "wrong password").await;
+        refused.expect_problem(429);
+        let (limit, left, reset) = rate_limit(&refused);
+        assert_eq!((limit, left), (5, 0));
+        let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=12).contains(&retry_after), "one failure is forgiven every 12 s");
+        assert!(reset >= retry_after, "{reset} >= {retry_after}");
+        // While refused, even the right password from this client gets 429: otherwise
+        // guessing could go on and only the right guess would get through.
+        let right = login(&app, &user.email, PASSWORD).await;
+        right.expect_problem(429);
+        assert!(right.header("retry-after").is_some());
+        assert_eq!(rate_limit(&right).1, 0);
+    }
+
+    async fn simultaneous_guesses_from_one_client_get_no_more_answers_than_its_allowance(app) {
+        let user = app.user().await;
+        let guesses = (0..40).map(|n| login(&app, &user.email, if n == 39 { PASSWORD } else { "guess" }));
+        let answers = futures::future::join_all(guesses).await;
+        let evaluated = answers.iter().filter(|r| r.status != 429).count();
+        assert!(evaluated <= 5, "{evaluated} of 40 simultaneous attempts were evaluated");
+        for resp in answers.iter().filter(|r| r.status == 429) {
+            resp.expect_problem(429);
+            assert!(resp.header("retry-after").is_some());
+        }
+    }
+
+    async fn wrong_passwords_from_one_client_do_not_lock_the_user_out_from_another(app) {
+        let app = behind_proxy(app, |_| {}).await;
+        let user = app.user().await;
+        for _ in 0..20 {
+            let resp = login_from(&app, &user.email, "wrong password", "203.0.113.66").await;
+            assert!(matches!(resp.status, 401 | 429), "{}", resp.status);
+        }
+        login_from(&app, &user.email, "wrong password", "203.0.113.66")
+            .await
+            .expect_problem(429);
+        // The real user, elsewhere, signs in.
+        let resp = login_from(&app, &user.email, PASSWORD, "198.51.100.7").await;
+        resp.expect(200);
+        assert_eq!(rate_limit(&resp).1, 5);
+        // The attacker stays refused for that account, but not for its own.
+        login_from(&app, &user.email, PASSWORD, "203.0.113.66")
+            .await
+            .expect_problem(429);
+    }
+
+    async fn a_client_failing_across_many_emails_is_refused_for_every_email(app) {
+        let app = behind_proxy(app, |c| c.login_failures_per_client = 3).await;
+        let user = app.user().await;
+        for n in 0..3 {
+            let resp = login_from(&app, &format!("nobody{n}@example.com"), "guess", "203.0.113.66").await;
+            expect_unauthorized(&resp);
+        }
+        let refused = login_from(&app, &user.email, PASSWORD, "203.0.113.66").await;
+        refused.expect_problem(429);
+        assert_eq!(rate_limit(&refused), (3, 0, rate_limit(&refused).2));
+        login_from(&app, &user.email, PASSWORD, "198.51.100.7")
+            .await
+            .expect(200);
+    }
+
+    async fn an_email_attacked_from_many_clients_refuses_those_clients_but_not_its_user(app) {
+        let app = behind_proxy(app, |c| c.login_failures_per_email = 4).await;
+        let user = app.user().await;
+        for n in 1..=4 {
+            let resp = login_from(&app, &user.email, "guess", &format!("203.0.113.{n}")).await;
+            expect_unauthorized(&resp);
+        }
+        // Each attacking client failed only once, far below its own limit of 5, yet the
+        // email's limit is spent: they are refused.
+        for n in 1..=4 {
+            let resp = login_from(&app, &user.email, PASSWORD, &format!("203.0.113.{n}")).await;
+            resp.expect_problem(429);
+            assert_eq!(rate_limit(&resp).0, 4);
+        }
+        // A client that has not failed is not refused.
+        login_from(&app, &user.email, PASSWORD, "198.51.100.7")
+            .await
+            .expect(200);
+    }
+
+    async fn forwarding_headers_from_an_untrusted_peer_are_ignored(app) {
+        // No TRUSTED_PROXIES: every request comes from 127.0.0.1, whatever it claims.
+        let user = app.user().await;
+        for n in 1..=5 {
+            let resp = login_from(&app, &user.email, "guess", &format!("203.0.113.{n}")).await;
+            expect_unauthorized(&resp);
+        }
+        login_from(&app, &user.email, PASSWORD, "198.51.100.7")
+            .await
+            .expect_problem(429);
+    }
+
+    async fn the_right_most_untrusted_forwarded_hop_is_the_client(app) {
+        let app = behind_proxy(app, |_| {}).await;
+        let user = app.user().await;
+        // Spoofed left-most values change nothing: the proxy appended the real peer.
+        for n in 1..=5 {
+            let resp = app
+                .send(
+                    app.request(reqwest::Method::POST, "/api/v1/auth/token", None)
+                        .header("x-forwarded-for", format!("10.9.9.{n}, 203.0.113.66"))
+                        .json(&json!({"email": user.email, "password": "guess"})),
+                )
+                .await;
+            expect_unauthorized(&resp);
+        }
+        let resp = app
+            .send(
+                app.request(reqwest::Method::POST, "/api/v1/auth/token", None)
+                    .header("forwarded", "for=10.9.9.9, for=\"203.0.113.66:4711\"")
+                    .json(&json!({"email": user.email, "password": PASSWORD})),
+            )
+            .await;
+        resp.expect_problem(429);
+    }
+}
+
+/// The `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` headers.
+#[track_caller]
+fn rate_limit(resp: &Resp) -> (u64, u64, u64) {
+    let get = |name: &str| -> u64 {
+        resp.header(name)
+            .unwrap_or_else(|| panic!("{name} missing on a {}", resp.status))
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} is not a number"))
+    };
+    (
+        get("ratelimit-limit"),
+        get("ratelimit-remaining"),
+        get("ratelimit-reset"),
+    )
+}
+
+/// A server that trusts the test client (127.0.0.1) as a reverse proxy, so that requests
+/// name their client in `X-Forwarded-For`, on the same backend as `app`.
+async fn behind_proxy(app: TestApp, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    TestApp::spawn_with(app.backend, |c| {
+        c.trusted_proxies = "127.0.0.1/32".parse().unwrap();
+        tweak(c);
+    })
+    .await
+    .expect("a server")
+}
+
+/// A login as seen through a proxy, from `client`.
+async fn login_from(app: &TestApp, email: &str, password: &str, client: &str) -> Resp {
+    app.send(
+        app.request(reqwest::Method::POST, "/api/v1/auth/token", None)
+            .header("x-forwarded-for", client)
+            .json(&json!({"email": email, "password": password})),
+    )
+    .await
 }
 
 #[test]

@@ -18,4 +18,5 @@ mod openapi;
 mod patch;
 mod permissions;
 mod reliability;
+mod sessions;
 mod users;

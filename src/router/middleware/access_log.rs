@@ -11,7 +11,12 @@ use crate::telemetry::{REQUEST_SPAN, current_request_id};
 /// Opens the request's span (`request_id`, `method`, `route`, `client`, and `user_id` once
 /// authenticated) and logs `status` and `elapsed_ms` when the answer is ready: at `info`, or
 /// `warn` for a 5xx. The route is the template (`/api/v1/events/{id}`), never the raw path.
-pub async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+/// The client is the peer, or behind `trusted` proxies the address they forward.
+pub async fn access_log<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    trusted: Arc<[ipnet::IpNet]>,
+) -> poem::Result<Response> {
     let span = tracing::info_span!(
         "request",
         request_id = field::Empty,
@@ -23,8 +28,8 @@ pub async fn access_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<R
     if let Some(id) = current_request_id() {
         span.record("request_id", id);
     }
-    if let Some(addr) = req.remote_addr().as_socket_addr() {
-        span.record("client", field::display(addr.ip()));
+    if let Some(client) = crate::router::client_addr::client_addr_of(&req, &trusted) {
+        span.record("client", field::display(client));
     }
     let started = Instant::now();
     let result = REQUEST_SPAN
@@ -79,7 +84,7 @@ mod tests {
         let app = Route::new()
             .at("/api/v1/events/:id", poem::get(event))
             .at("/nope", make_sync(|_| "never"))
-            .around(access_log)
+            .around(|ep, req| access_log(ep, req, Arc::from(Vec::new())))
             .around(move |ep, req| tag_route(ep, req, table.clone()));
         let req = Request::builder()
             .uri(format!("/api/v1/events/{EVENT}").parse().unwrap())

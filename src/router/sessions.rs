@@ -1,0 +1,144 @@
+//! `/api/v1/auth/token`, `/api/v1/auth/refresh` and `/api/v1/auth/logout`: signing in,
+//! keeping a session alive and signing out.
+
+use poem::{Request, http::HeaderName};
+use poem_openapi::{ApiResponse, OpenApi, payload::Json};
+
+use super::{client_addr::client_addr_of, common::ApiTags, payload::JsonBody};
+use crate::{
+    error::{ApiError, ApiResult},
+    model::{LogoutRequest, RefreshRequest, TokenRequest, TokenResponse},
+    service::auth::RateLimit,
+    state::AppState,
+};
+
+/// A successful login, with where the client stands on failed-login throttling.
+#[derive(ApiResponse)]
+pub enum TokenIssued {
+    /// Signed in: a new access token and the first refresh token of a new login.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenResponse>,
+        /// Failed logins a minute allowed under the throttling policy closest to refusing
+        /// this client.
+        #[oai(header = "RateLimit-Limit")]
+        u32,
+        /// Failed logins still allowed now under that policy.
+        #[oai(header = "RateLimit-Remaining")]
+        u32,
+        /// Seconds until that policy's allowance is full again.
+        #[oai(header = "RateLimit-Reset")]
+        u64,
+    ),
+}
+
+/// A refreshed session.
+#[derive(ApiResponse)]
+pub enum TokenRefreshed {
+    /// A new access token and the next refresh token; the presented one is spent.
+    #[oai(status = 200)]
+    Ok(Json<TokenResponse>),
+}
+
+/// A session ended.
+#[derive(ApiResponse)]
+pub enum LoggedOut {
+    /// The login's refresh tokens are revoked (or there was nothing to revoke).
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// Sign-in and sessions.
+pub struct SessionsApi {
+    /// Services.
+    pub state: AppState,
+}
+
+#[OpenApi(prefix_path = "/api/v1")]
+impl SessionsApi {
+    /// Sign in
+    ///
+    /// Exchanges an email and password for a short-lived bearer access token
+    /// (`expires_in` seconds) and a refresh token (`refresh_expires_in` seconds) that
+    /// `POST /api/v1/auth/refresh` exchanges for new ones. Unknown email and wrong password
+    /// get the same 401. Failed logins are throttled per (email, client), per client and, at
+    /// a much higher threshold, per email; a correct password from a client that has not
+    /// failed is never refused. Every answer carries `RateLimit-Limit`,
+    /// `RateLimit-Remaining` and `RateLimit-Reset`; a 429 also carries `Retry-After`.
+    #[oai(
+        path = "/auth/token",
+        method = "post",
+        tag = "ApiTags::Auth",
+        operation_id = "createToken"
+    )]
+    async fn create_token(
+        &self,
+        request: &Request,
+        body: JsonBody<TokenRequest>,
+    ) -> ApiResult<TokenIssued> {
+        let client = client_addr_of(request, &self.state.config.trusted_proxies);
+        let outcome = self.state.auth.issue_token(body.0, client).await;
+        let limit = outcome.rate_limit;
+        match outcome.result {
+            Ok(tokens) => Ok(TokenIssued::Ok(
+                Json(tokens),
+                limit.limit,
+                limit.remaining,
+                limit.reset_seconds,
+            )),
+            Err(e) => Err(with_rate_limit(ApiError::from(e), limit)),
+        }
+    }
+
+    /// Refresh a session
+    ///
+    /// Exchanges a refresh token for a new access token and the next refresh token of the
+    /// same login; the body is the same as a sign-in's. The presented token is spent: a
+    /// spent token presented again is 401 and revokes every refresh token of that login
+    /// (someone else holds a copy). Unknown, expired and revoked tokens, and tokens of a
+    /// deleted user, are 401 too.
+    #[oai(
+        path = "/auth/refresh",
+        method = "post",
+        tag = "ApiTags::Auth",
+        operation_id = "refreshToken"
+    )]
+    async fn refresh_token(&self, body: JsonBody<RefreshRequest>) -> ApiResult<TokenRefreshed> {
+        Ok(TokenRefreshed::Ok(Json(
+            self.state.auth.refresh(body.0).await?,
+        )))
+    }
+
+    /// Sign out
+    ///
+    /// Revokes every refresh token of the login the given refresh token belongs to.
+    /// Access tokens already issued stay valid until they expire. An unknown or already
+    /// revoked token is accepted as well (204): signing out twice is not an error.
+    #[oai(
+        path = "/auth/logout",
+        method = "post",
+        tag = "ApiTags::Auth",
+        operation_id = "logout"
+    )]
+    async fn logout(&self, body: JsonBody<LogoutRequest>) -> ApiResult<LoggedOut> {
+        self.state.auth.logout(body.0).await?;
+        Ok(LoggedOut::NoContent)
+    }
+}
+
+/// Adds the IETF rate-limit headers to an error answer of the token endpoint.
+fn with_rate_limit(error: ApiError, limit: RateLimit) -> ApiError {
+    error
+        .with_header(
+            HeaderName::from_static("ratelimit-limit"),
+            limit.limit.to_string(),
+        )
+        .with_header(
+            HeaderName::from_static("ratelimit-remaining"),
+            limit.remaining.to_string(),
+        )
+        .with_header(
+            HeaderName::from_static("ratelimit-reset"),
+            limit.reset_seconds.to_string(),
+        )
+}
