@@ -799,3 +799,21 @@ async fn patch_status_event(app: &TestApp, token: &str, event_id: &str, status: 
     resp.expect(200);
     assert_eq!(resp.body["status"], status);
 }
+
+backend_tests! {
+    async fn removing_an_attendees_status_is_422_naming_it_and_keeps_the_record(app) {
+        let organizer = app.user().await;
+        let event_id = app.published_event(&organizer.token, json!({})).await;
+        let user = app.user().await;
+        let registered = app.register(&user.token, &event_id).await;
+        registered.expect(201);
+        let path = record_path(&event_id, &id_of(&registered));
+        let resp = app
+            .patch(&path, Some(&organizer.token), json!([{"op": "remove", "path": "/status"}]), None)
+            .await;
+        resp.expect_field_error("status");
+        let after = record(&app, &organizer.token, &event_id, &id_of(&registered)).await;
+        assert_eq!(after["status"], "confirmed");
+        assert_eq!(after["version"], 1);
+    }
+}
