@@ -11,7 +11,7 @@ use crate::{
         auth::{AuthService, LoginThrottle, Passwords, Tokens},
         events::EventService,
         health::HealthService,
-        totals::Totals,
+        totals::EventCountCache,
         users::UserService,
     },
 };
@@ -53,7 +53,7 @@ impl AppState {
             config.argon2_memory_kib,
             config.argon2_iterations,
         )?);
-        let event_totals = Arc::new(Totals::default());
+        let event_totals = Arc::new(EventCountCache::default());
         Ok(Self {
             auth: AuthService::new(
                 db.clone(),
