@@ -73,8 +73,9 @@ define PG_NOT_TESTED_BANNER
 #                                                                              #
 #   WARNING: PostgreSQL was NOT tested.                                        #
 #                                                                              #
-#   TEST_DATABASE_URL is unset, so every `postgres` test returned without      #
-#   running. Only SQLite was exercised. PostgreSQL is the production backend.  #
+#   TEST_DATABASE_URL is unset, so every `postgres` test was ignored (see the  #
+#   "ignored" counts above). Only SQLite was exercised. PostgreSQL is the      #
+#   production backend.                                                        #
 #                                                                              #
 #   To test it, point TEST_DATABASE_URL at a server where the user may         #
 #   create databases, then run make test again:                                #

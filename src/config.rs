@@ -3,9 +3,7 @@
 //! Every option is a flag and an environment variable, so the same binary runs from a shell,
 //! a container or a test harness without a config file.
 
-use std::net::SocketAddr;
-
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, Args, CommandFactory, Parser, Subcommand, ValueEnum, parser::ValueSource};
 
 /// The smallest HS256 secret accepted: shorter keys are brute-forceable.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -66,19 +64,21 @@ pub struct Config {
     /// Database URL: `postgres://...` or `sqlite://path?mode=rwc`.
     #[arg(
         long,
+        global = true,
         env = "DATABASE_URL",
         default_value = "sqlite://event-manager.db?mode=rwc"
     )]
     pub database_url: String,
 
-    /// Address the HTTP server listens on.
+    /// Address the HTTP server listens on: `host:port`, the host an IP address or a name
+    /// (`localhost:8000`), resolved at start-up.
     #[arg(
         long,
         global = true,
         env = "BIND_ADDR",
         default_value = "127.0.0.1:8000"
     )]
-    pub bind_addr: SocketAddr,
+    pub bind_addr: String,
 
     /// HS256 signing secret (at least 32 bytes). Unset: a random per-process secret.
     #[arg(long, global = true, env = "JWT_SECRET", hide_env_values = true)]
@@ -280,30 +280,116 @@ fn check_cors_origin(origin: &str) -> Result<(), String> {
     ))
 }
 
-/// A configuration value that parses but cannot be used.
+/// A configuration value that parses but cannot be used. Each names the setting as the
+/// operator gave it: the environment variable, or the flag (see [`setting_name`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The JWT secret is too short to be safe.
-    #[error("invalid value for JWT_SECRET: it must be at least {MIN_JWT_SECRET_BYTES} bytes long")]
-    JwtSecretTooShort,
+    #[error("invalid value for {0}: it must be at least {MIN_JWT_SECRET_BYTES} bytes long")]
+    JwtSecretTooShort(String),
     /// A CORS origin that is not exactly what a browser sends in `Origin`.
-    #[error("invalid value for CORS_ALLOWED_ORIGINS: {0:?} {1}")]
-    BadCorsOrigin(String, String),
+    #[error("invalid value for {0}: {1:?} {2}")]
+    BadCorsOrigin(String, String, String),
+    /// A listen address that is not `host:port` or whose host does not resolve.
+    #[error("invalid value {1:?} for {0}: {2}")]
+    BadBindAddr(String, String, String),
+    /// A log filter `tracing` cannot parse.
+    #[error("invalid value {1:?} for {0}: {2}")]
+    BadLogFilter(String, String, String),
+}
+
+/// How messages name a setting: its environment variable when the value came from there,
+/// else its flag. `id` is the field name (`jwt_secret`).
+pub fn setting_name(matches: &ArgMatches, id: &str) -> String {
+    let command = Cli::command();
+    let arg = command.get_arguments().find(|a| a.get_id() == id);
+    let flag = arg
+        .and_then(|a| a.get_long())
+        .map_or_else(|| id.replace('_', "-"), |long| format!("--{long}"));
+    match (matches.value_source(id), arg.and_then(|a| a.get_env())) {
+        (Some(ValueSource::EnvVariable), Some(env)) => env.to_string_lossy().into_owned(),
+        _ => flag,
+    }
+}
+
+/// The first line of a clap error, naming the environment variable when the refused value
+/// came from the environment, else the flag (clap names the flag and its value either way).
+pub fn describe_parse_error(error: &clap::Error, argv: &[std::ffi::OsString]) -> String {
+    let rendered = error.to_string();
+    let mut line = rendered
+        .lines()
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .to_owned();
+    let mut command = Cli::command();
+    command.build();
+    let args = command
+        .get_arguments()
+        .chain(command.get_subcommands().flat_map(|c| c.get_arguments()))
+        .filter_map(|a| Some((a.get_long()?, a.get_env()?, a.get_value_names())));
+    for (long, env, value_names) in args {
+        let flag = format!("--{long}");
+        let value_name = value_names.and_then(|names| names.first()).map_or_else(
+            || long.to_uppercase().replace('-', "_"),
+            ToString::to_string,
+        );
+        let shown = format!("'{flag} <{value_name}>'");
+        let on_command_line = argv.iter().any(|a| {
+            a.to_str()
+                .is_some_and(|a| a == flag || a.starts_with(&format!("{flag}=")))
+        });
+        if line.contains(&shown) {
+            let name = if !on_command_line && std::env::var_os(env).is_some() {
+                env.to_string_lossy().into_owned()
+            } else {
+                flag
+            };
+            line = line.replace(&shown, &name);
+        }
+    }
+    line
 }
 
 impl Config {
-    /// Checks the rules clap cannot express.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the rules clap cannot express; `matches` tells where each value came from, so
+    /// that a message names the environment variable or the flag the operator used.
+    pub fn validate(&self, matches: &ArgMatches) -> Result<(), ConfigError> {
+        let name = |id: &str| setting_name(matches, id);
         if let Some(secret) = &self.jwt_secret
             && secret.len() < MIN_JWT_SECRET_BYTES
         {
-            return Err(ConfigError::JwtSecretTooShort);
+            return Err(ConfigError::JwtSecretTooShort(name("jwt_secret")));
         }
         for origin in &self.cors_allowed_origins {
-            check_cors_origin(origin)
-                .map_err(|why| ConfigError::BadCorsOrigin(origin.clone(), why))?;
+            check_cors_origin(origin).map_err(|why| {
+                ConfigError::BadCorsOrigin(name("cors_allowed_origins"), origin.clone(), why)
+            })?;
         }
+        self.bind_addresses().map_err(|reason| {
+            ConfigError::BadBindAddr(name("bind_addr"), self.bind_addr.clone(), reason)
+        })?;
+        tracing_subscriber::EnvFilter::try_new(&self.log_filter).map_err(|e| {
+            ConfigError::BadLogFilter(name("log_filter"), self.log_filter.clone(), e.to_string())
+        })?;
         Ok(())
+    }
+
+    /// The socket addresses `bind_addr` names: an IP address and port, or a host name and
+    /// port resolved by the system (`localhost:8000`).
+    pub fn bind_addresses(&self) -> Result<Vec<std::net::SocketAddr>, String> {
+        use std::net::ToSocketAddrs;
+
+        let addresses: Vec<_> = self
+            .bind_addr
+            .to_socket_addrs()
+            .map_err(|e| {
+                format!("expected host:port such as 127.0.0.1:8000 or localhost:8000 ({e})")
+            })?
+            .collect();
+        if addresses.is_empty() {
+            return Err("the host name resolves to no address".into());
+        }
+        Ok(addresses)
     }
 
     /// A configuration for tests and embedding: defaults plus the given database URL.
@@ -332,7 +418,12 @@ mod tests {
             "http://localhost:3000",
             "https://[::1]:8443",
         ]);
-        assert!(config.validate().is_ok(), "{:?}", config.validate());
+        let matches = Cli::command().get_matches_from(["event-manager"]);
+        assert!(
+            config.validate(&matches).is_ok(),
+            "{:?}",
+            config.validate(&matches)
+        );
     }
 
     #[test]
@@ -349,12 +440,14 @@ mod tests {
             "*",
             "",
         ] {
+            let matches = Cli::command().get_matches_from(["event-manager"]);
             let err = with_origins(&[origin])
-                .validate()
+                .validate(&matches)
                 .expect_err(origin)
                 .to_string();
+            // Named by the flag here: the value did not come from the environment.
             assert!(
-                err.starts_with("invalid value for CORS_ALLOWED_ORIGINS:"),
+                err.starts_with("invalid value for --cors-allowed-origins:"),
                 "{err}"
             );
             assert!(!err.contains('\n'), "one line: {err}");

@@ -49,9 +49,46 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     if is_sqlite(url) && !url.contains(":memory:") {
         prepare_sqlite_file(url).await?;
     }
-    Database::connect(options)
-        .await
-        .with_context(|| format!("Failed to connect to the database at {}", redact_url(url)))
+    match Database::connect(options).await {
+        Ok(db) => Ok(db),
+        Err(pool_error) => {
+            // The pool retries until its timeout and then reports only "pool timed out";
+            // one direct attempt tells the operator why (connection refused, bad password,
+            // unknown database).
+            let cause = match why_unreachable(url, acquire).await {
+                Some(cause) => anyhow::Error::msg(cause),
+                None => anyhow::Error::new(pool_error),
+            };
+            Err(cause.context(format!(
+                "Failed to connect to the database at {}",
+                redact_url(url)
+            )))
+        }
+    }
+}
+
+/// One direct connection attempt to a PostgreSQL server, for its error; `None` when it
+/// connects (or the URL is not PostgreSQL's) and the pool's own error is the better one.
+async fn why_unreachable(url: &str, timeout: Duration) -> Option<String> {
+    use std::str::FromStr;
+
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _, postgres::PgConnectOptions};
+
+    if is_sqlite(url) {
+        return None;
+    }
+    let options = PgConnectOptions::from_str(url).ok()?;
+    match tokio::time::timeout(timeout, options.connect()).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            None
+        }
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!(
+            "no answer within {} ms (DB_ACQUIRE_TIMEOUT_MS)",
+            timeout.as_millis()
+        )),
+    }
 }
 
 /// Switches a SQLite file to WAL over a single connection before the pool opens several:

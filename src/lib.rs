@@ -13,6 +13,7 @@ pub mod router;
 pub mod service;
 pub mod state;
 pub mod telemetry;
+pub mod time;
 
 pub use router::build as build_app;
 pub use state::AppState;

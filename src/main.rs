@@ -4,10 +4,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use event_manager::{
     AppState, build_app,
-    config::{Cli, Command},
+    config::{Cli, Command, Config, describe_parse_error},
     db,
     model::UserCreate,
     telemetry,
@@ -16,15 +16,19 @@ use poem::{
     Server,
     listener::{Listener, TcpListener},
 };
+use sea_orm::DatabaseConnection;
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = Cli::command()
+        .try_get_matches_from(&argv)
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) if e.use_stderr() => {
-            // One line naming the option, not a usage screen.
-            let rendered = e.to_string();
-            eprintln!("{}", rendered.lines().next().unwrap_or("invalid arguments"));
+            // One line naming the option (or its environment variable), not a usage screen.
+            eprintln!("{}", describe_parse_error(&e, &argv));
             return ExitCode::from(2);
         }
         Err(e) => {
@@ -32,7 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    if let Err(e) = cli.config.validate() {
+    if let Err(e) = cli.config.validate(&matches) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
@@ -56,26 +60,52 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = ?e, "fatal");
-            eprintln!("error: {e:#}");
+        // Printed once, on one line: the log would only repeat it.
+        Err(Failure::StartUp(e)) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::from(2)
+        }
+        Err(Failure::Running(e)) => {
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Why the program stops: it could not start (the address, the database, the migrations:
+/// exit 2, like an invalid option), or it failed while running (exit 1).
+enum Failure {
+    StartUp(anyhow::Error),
+    Running(anyhow::Error),
+}
+
+/// The error and its causes on one line, leaving out a cause its parent already quotes.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
     let config = cli.config;
-    let db = db::connect(&config).await?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            db::migrate(&db).await?;
+            connect(&config, true).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
         Command::CreateAdmin(args) => {
-            db::migrate(&db).await?;
-            let state = AppState::new(config, db)?;
+            let db = connect(&config, true).await?;
+            let state = AppState::new(config, db).map_err(Failure::StartUp)?;
             let input = UserCreate {
                 email: args.email,
                 password: args.password,
@@ -85,7 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .users
                 .create_admin(input)
                 .await
-                .map_err(|e| anyhow::anyhow!(describe_service_error(e)))?;
+                .map_err(|e| Failure::Running(anyhow::anyhow!(describe_service_error(e))))?;
             println!(
                 "{} administrator {} ({})",
                 if created { "created" } else { "promoted" },
@@ -95,18 +125,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => {
-            if config.auto_migrate {
-                db::migrate(&db).await?;
-            }
-            let bind = config.bind_addr;
-            let drain = std::time::Duration::from_secs(config.shutdown_timeout);
-            let state = AppState::new(config, db.clone())?;
-            let health = state.health.clone();
-            let app = build_app(state);
-            let acceptor = TcpListener::bind(bind)
+            // The port first: a busy port fails at once, before the database is touched,
+            // and the port is held while migrations run.
+            let bind = config.bind_addr.clone();
+            let acceptor = TcpListener::bind(bind.clone())
                 .into_acceptor()
                 .await
-                .with_context(|| format!("Failed to listen on {bind}"))?;
+                .with_context(|| format!("Failed to listen on {bind}"))
+                .map_err(Failure::StartUp)?;
+            let db = connect(&config, config.auto_migrate).await?;
+            let drain = std::time::Duration::from_secs(config.shutdown_timeout);
+            let state = AppState::new(config, db.clone()).map_err(Failure::StartUp)?;
+            let health = state.health.clone();
+            let app = build_app(state);
             tracing::info!(%bind, "serving");
             Server::new_with_acceptor(acceptor)
                 .run_with_graceful_shutdown(
@@ -118,14 +149,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(drain),
                 )
                 .await
-                .with_context(|| format!("Failed to serve on {bind}"))?;
+                .with_context(|| format!("Failed to serve on {bind}"))
+                .map_err(Failure::Running)?;
             db.close()
                 .await
-                .context("Failed to close the database pool")?;
+                .context("Failed to close the database pool")
+                .map_err(Failure::Running)?;
             tracing::info!("stopped");
             Ok(())
         }
     }
+}
+
+/// Opens the pool and, when asked, applies pending migrations.
+async fn connect(config: &Config, migrate: bool) -> Result<DatabaseConnection, Failure> {
+    let db = db::connect(config).await.map_err(Failure::StartUp)?;
+    if migrate {
+        db::migrate(&db).await.map_err(Failure::StartUp)?;
+    }
+    Ok(db)
 }
 
 /// Makes glibc return large blocks to the system when they are freed.

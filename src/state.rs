@@ -12,7 +12,7 @@ use crate::{
         events::EventService,
         health::HealthService,
         sessions::Sessions,
-        totals::Totals,
+        totals::EventCountCache,
         users::UserService,
     },
 };
@@ -54,7 +54,7 @@ impl AppState {
             config.argon2_memory_kib,
             config.argon2_iterations,
         )?);
-        let event_totals = Arc::new(Totals::default());
+        let event_totals = Arc::new(EventCountCache::default());
         Ok(Self {
             auth: AuthService::new(
                 db.clone(),

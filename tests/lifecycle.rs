@@ -24,24 +24,36 @@ struct Running {
 }
 
 async fn start(extra_env: &[(&str, &str)]) -> Running {
-    let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    start_with(
+        &[],
+        &[&[("BIND_ADDR", bind.as_str())], extra_env].concat(),
+        &bind,
+    )
+    .await
+}
+
+/// The binary run with `args`, its environment `env` over a fresh SQLite database, waited
+/// for until `http://{address}/health/ready` answers 200.
+async fn start_with(args: &[&str], env: &[(&str, &str)], address: &str) -> Running {
+    let dir = tempfile::tempdir().expect("temp dir");
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .env(
             "DATABASE_URL",
             format!("sqlite://{}/em.db?mode=rwc", dir.path().display()),
         )
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("JWT_SECRET", "lifecycle-test-secret-0123456789abcdef-01")
         .env("RUST_LOG", "warn")
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for (k, v) in extra_env {
+    for (k, v) in env {
         cmd.env(k, v);
     }
     let child = cmd.spawn().expect("spawning the binary");
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("http://{address}");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -155,7 +167,7 @@ async fn a_bad_option_value_stops_start_up_with_one_line_naming_it() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains("--bind-addr"), "{stderr}");
+    assert!(stderr.contains("BIND_ADDR"), "{stderr}");
 
     let out = Command::new(BIN)
         .env_clear()
@@ -199,4 +211,128 @@ async fn create_admin_creates_then_promotes_idempotently() {
     let second = run();
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stdout).starts_with("promoted administrator"));
+}
+
+/// Runs the binary to completion with only `env` and `args`; returns (exit code, stderr).
+fn run_to_end(env: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .env_clear()
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .expect("running the binary");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_name_in_bind_addr_is_resolved() {
+    let address = format!("localhost:{}", free_port());
+    let mut server = start_with(&[], &[("BIND_ADDR", address.as_str())], &address).await;
+    signal(&server.child, "INT");
+    let (exit, _) = wait_exit(&mut server.child, Duration::from_secs(5)).await;
+    assert!(exit.success(), "exit status {exit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flag_is_accepted_after_the_subcommand() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/after.db?mode=rwc", dir.path().display());
+    let (code, stderr) = run_to_end(
+        &[],
+        &["migrate", "--database-url", &url, "--log-filter", "warn"],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(dir.path().join("after.db").exists());
+
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut server = start_with(
+        &["serve", "--database-url", &url, "--bind-addr", &address],
+        &[],
+        &address,
+    )
+    .await;
+    signal(&server.child, "INT");
+    let (exit, _) = wait_exit(&mut server.child, Duration::from_secs(5)).await;
+    assert!(exit.success(), "exit status {exit}");
+}
+
+#[tokio::test]
+async fn a_refused_value_is_named_by_the_variable_or_the_flag_it_came_from() {
+    for (env, args, named, not_named) in [
+        (
+            &[("TOKEN_TTL_SECONDS", "0")][..],
+            &[][..],
+            "TOKEN_TTL_SECONDS",
+            "--token-ttl-seconds",
+        ),
+        (
+            &[],
+            &["--token-ttl-seconds", "0"],
+            "--token-ttl-seconds",
+            "TOKEN_TTL_SECONDS",
+        ),
+        (
+            &[("JWT_SECRET", "short")],
+            &[],
+            "JWT_SECRET",
+            "--jwt-secret",
+        ),
+        (
+            &[],
+            &["serve", "--jwt-secret", "short"],
+            "--jwt-secret",
+            "JWT_SECRET",
+        ),
+        (&[("BIND_ADDR", "nowhere")], &[], "BIND_ADDR", "--bind-addr"),
+        (&[], &["--bind-addr", "nowhere"], "--bind-addr", "BIND_ADDR"),
+    ] {
+        let (code, stderr) = run_to_end(env, args);
+        assert_eq!(code, Some(2), "{env:?} {args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(named), "{env:?} {args:?}: {stderr}");
+        assert!(!stderr.contains(not_named), "{env:?} {args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_database_that_refuses_connections_says_so_once_on_one_line_and_exits_2() {
+    let url = format!("postgres://postgres@127.0.0.1:{}/none", free_port());
+    let bind = format!("127.0.0.1:{}", free_port());
+    for args in [&["migrate"][..], &["serve"][..]] {
+        let (code, stderr) = run_to_end(&[("DATABASE_URL", &url), ("BIND_ADDR", &bind)], args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        let lower = stderr.to_lowercase();
+        assert!(lower.contains("connection refused"), "{stderr}");
+        assert!(!lower.contains("timed out"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_busy_port_fails_at_once_before_the_database_is_touched() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let bind = busy.local_addr().expect("address").to_string();
+    // A database that would answer slowly: the port must be refused first.
+    let url = format!("postgres://postgres@127.0.0.1:{}/none", free_port());
+    let started = Instant::now();
+    let (code, stderr) = run_to_end(
+        &[
+            ("DATABASE_URL", &url),
+            ("BIND_ADDR", &bind),
+            ("DB_ACQUIRE_TIMEOUT_MS", "5000"),
+        ],
+        &["serve"],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(&bind), "{stderr}");
+    assert!(!stderr.contains("database"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 }

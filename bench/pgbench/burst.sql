@@ -10,7 +10,7 @@ SELECT u AS u_full_name, e AS e_location FROM bench_heads WHERE run = :run AND c
 -- The bearer token's user (router/auth.rs); users.full_name holds the next user of the chain.
 SELECT "users"."id", "users"."email", "users"."email_normalized", "users"."full_name", "users"."password_hash", "users"."role", "users"."created_at", "users"."updated_at", "users"."version" FROM "users" WHERE "users"."id" = :u_full_name LIMIT :one \gset u_
 BEGIN;
--- The place (repository/events.rs take_place); the CASE results are literals: pgbench leaves
+-- The place (repository/events.rs claim_seat_or_waitlist_place); the CASE results are literals: pgbench leaves
 -- untyped parameters text, the server binds int4.
 UPDATE "events" SET "confirmed_count" = "confirmed_count" + (CASE WHEN (("events"."capacity" IS NULL OR "confirmed_count" < "capacity") AND "events"."waitlist_count" = :zero) THEN 1 ELSE 0 END), "waitlist_count" = "waitlist_count" + (CASE WHEN (("events"."capacity" IS NULL OR "confirmed_count" < "capacity") AND "events"."waitlist_count" = :zero) THEN 0 ELSE 1 END) WHERE "events"."id" = :e_location AND "events"."status" = :published AND "events"."ends_at" > :now AND ((("events"."capacity" IS NULL OR "confirmed_count" < "capacity") AND "events"."waitlist_count" = :zero) OR ("events"."waitlist_enabled" = :yes AND "events"."capacity" IS NOT NULL)) RETURNING "id", "title", "description", "location", "starts_at", "ends_at", "capacity", "waitlist_enabled", "status", "organizer_id", "confirmed_count", "waitlist_count", "created_at", "updated_at", "version" \gset e_
 \if :e_waitlist_count > 0

@@ -140,11 +140,7 @@ impl Timestamp {
     /// Parses RFC 3339 text with any offset, truncating below microseconds.
     pub fn parse(text: &str) -> Result<Self, String> {
         chrono::DateTime::parse_from_rfc3339(text)
-            .map(|t| {
-                Timestamp(crate::service::truncate_micros(
-                    t.with_timezone(&chrono::Utc),
-                ))
-            })
+            .map(|t| Timestamp(crate::time::truncate_micros(t.with_timezone(&chrono::Utc))))
             .map_err(|e| {
                 format!("`{text}` is not an RFC 3339 timestamp such as 2027-03-01T18:00:00Z ({e})")
             })

@@ -8,12 +8,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::Result;
-use crate::entity::{
-    attendee::{self, AttendeeStatus, Entity as Attendees},
-    event,
+use crate::{
+    entity::{
+        attendee::{self, AttendeeStatus, Entity as Attendees},
+        event,
+    },
+    time::UtcDateTime,
 };
-
-type Now = chrono::DateTime<chrono::Utc>;
 
 /// Inserts a registration, or reactivates the user's cancelled record for the event (which
 /// goes to the back of the queue). `None` when the user already has an active record.
@@ -23,7 +24,7 @@ pub async fn upsert_registration(
     user_id: Uuid,
     status: AttendeeStatus,
     waitlist_position: Option<i32>,
-    now: Now,
+    now: UtcDateTime,
 ) -> Result<Option<attendee::Model>> {
     let model = attendee::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -144,7 +145,7 @@ pub async fn set_status(
     id: Uuid,
     status: AttendeeStatus,
     waitlist_position: Option<i32>,
-    now: Now,
+    now: UtcDateTime,
 ) -> Result<Option<attendee::Model>> {
     let rows = Attendees::update_many()
         .col_expr(attendee::Column::Status, Expr::value(status))
@@ -194,7 +195,7 @@ pub async fn promote_head(
     db: &impl ConnectionTrait,
     event_id: Uuid,
     count: i32,
-    now: Now,
+    now: UtcDateTime,
 ) -> Result<i32> {
     let promoted = Attendees::update_many()
         .col_expr(

@@ -10,10 +10,8 @@ use uuid::Uuid;
 use super::{Result, users::contains_pattern};
 use crate::{
     entity::event::{self, Entity as Events, EventStatus},
-    model::{EventFilter, EventSort},
+    time::UtcDateTime,
 };
-
-type Now = chrono::DateTime<chrono::Utc>;
 
 /// An event's own fields, as stored (trimmed, validated by the service).
 pub struct EventFields {
@@ -24,9 +22,9 @@ pub struct EventFields {
     /// Location.
     pub location: String,
     /// Start.
-    pub starts_at: Now,
+    pub starts_at: UtcDateTime,
     /// End.
-    pub ends_at: Now,
+    pub ends_at: UtcDateTime,
     /// Seats, or unlimited.
     pub capacity: Option<i32>,
     /// Waitlist switch.
@@ -41,7 +39,7 @@ pub async fn insert(
     id: Uuid,
     organizer_id: Uuid,
     f: EventFields,
-    now: Now,
+    now: UtcDateTime,
 ) -> Result<event::Model> {
     let model = event::ActiveModel {
         id: Set(id),
@@ -128,24 +126,58 @@ impl CountScope {
     }
 }
 
+/// What a list of events asks for, in the repository's terms (the service converts the API's
+/// filter into it).
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Only this status.
+    pub status: Option<EventStatus>,
+    /// Only this organizer.
+    pub organizer_id: Option<Uuid>,
+    /// Starting at or after.
+    pub starts_after: Option<UtcDateTime>,
+    /// Starting before.
+    pub starts_before: Option<UtcDateTime>,
+    /// Text in title or description (case-insensitive).
+    pub q: Option<String>,
+    /// Order of the page.
+    pub order: EventOrder,
+}
+
+/// Orders of an event list; ties are broken by id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EventOrder {
+    /// Earliest start first.
+    #[default]
+    StartsAt,
+    /// Latest start first.
+    StartsAtDesc,
+    /// Oldest first.
+    CreatedAt,
+    /// Newest first.
+    CreatedAtDesc,
+    /// Alphabetical by title.
+    Title,
+}
+
 /// The events within `scope` matching `filter`; `None` when nothing can match.
-fn matching(scope: Condition, filter: &EventFilter) -> Option<Select<Events>> {
+fn matching(scope: Condition, filter: &EventQuery) -> Option<Select<Events>> {
     if filter.q.as_deref().is_some_and(|q| q.contains('\0')) {
         // Stored text never holds NUL (and PostgreSQL cannot even compare it): no match.
         return None;
     }
     let mut cond = scope;
     if let Some(status) = filter.status {
-        cond = cond.add(event::Column::Status.eq(EventStatus::from(status)));
+        cond = cond.add(event::Column::Status.eq(status));
     }
     if let Some(organizer) = filter.organizer_id {
         cond = cond.add(event::Column::OrganizerId.eq(organizer));
     }
     if let Some(after) = filter.starts_after {
-        cond = cond.add(event::Column::StartsAt.gte(after.0));
+        cond = cond.add(event::Column::StartsAt.gte(after));
     }
     if let Some(before) = filter.starts_before {
-        cond = cond.add(event::Column::StartsAt.lt(before.0));
+        cond = cond.add(event::Column::StartsAt.lt(before));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let pattern = contains_pattern(&q.to_lowercase());
@@ -168,7 +200,7 @@ fn matching(scope: Condition, filter: &EventFilter) -> Option<Select<Events>> {
 pub async fn count(
     db: &impl ConnectionTrait,
     scope: CountScope,
-    filter: &EventFilter,
+    filter: &EventQuery,
 ) -> Result<u64> {
     match matching(scope.condition(), filter) {
         Some(query) => Ok(query.count(db).await?),
@@ -181,19 +213,19 @@ pub async fn count(
 pub async fn page(
     db: &impl ConnectionTrait,
     visibility: Visibility,
-    filter: &EventFilter,
+    filter: &EventQuery,
     limit: u64,
     offset: u64,
 ) -> Result<Vec<event::Model>> {
     let Some(query) = matching(visibility.condition(), filter) else {
         return Ok(Vec::new());
     };
-    let query = match filter.sort {
-        EventSort::StartsAt => query.order_by_asc(event::Column::StartsAt),
-        EventSort::StartsAtDesc => query.order_by_desc(event::Column::StartsAt),
-        EventSort::CreatedAt => query.order_by_asc(event::Column::CreatedAt),
-        EventSort::CreatedAtDesc => query.order_by_desc(event::Column::CreatedAt),
-        EventSort::Title => query.order_by_asc(event::Column::Title),
+    let query = match filter.order {
+        EventOrder::StartsAt => query.order_by_asc(event::Column::StartsAt),
+        EventOrder::StartsAtDesc => query.order_by_desc(event::Column::StartsAt),
+        EventOrder::CreatedAt => query.order_by_asc(event::Column::CreatedAt),
+        EventOrder::CreatedAtDesc => query.order_by_desc(event::Column::CreatedAt),
+        EventOrder::Title => query.order_by_asc(event::Column::Title),
     };
     Ok(query
         .order_by_asc(event::Column::Id)
@@ -208,7 +240,7 @@ pub async fn update_fields(
     db: &impl ConnectionTrait,
     id: Uuid,
     c: EventFields,
-    now: Now,
+    now: UtcDateTime,
 ) -> Result<Option<event::Model>> {
     let rows = Events::update_many()
         .col_expr(event::Column::Title, Expr::value(c.title))
@@ -233,14 +265,6 @@ pub async fn update_fields(
     Ok(rows.into_iter().next())
 }
 
-/// Condition under which an event accepts registrations at `now`.
-fn open_for_registration(id: Uuid, now: Now) -> Condition {
-    Condition::all()
-        .add(event::Column::Id.eq(id))
-        .add(event::Column::Status.eq(EventStatus::Published))
-        .add(event::Column::EndsAt.gt(now))
-}
-
 /// What a registration was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
@@ -250,27 +274,140 @@ pub enum Place {
     Waitlist(i32),
 }
 
+/// Why an event takes no registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It is not published (a draft, cancelled or completed).
+    NotPublished,
+    /// It has ended.
+    Ended,
+    /// No seat is free for a newcomer and it has no waitlist.
+    FullWithoutWaitlist,
+}
+
+/// One condition on an event row in the registration rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Term {
+    Published,
+    NotEnded,
+    UnlimitedCapacity,
+    SeatFree,
+    NobodyWaiting,
+    WaitlistEnabled,
+    LimitedCapacity,
+}
+
+/// The registration rule, stated once as data and read two ways: as SQL for the atomic
+/// UPDATE that claims a place, and in Rust to explain a refusal. There is no negation, so
+/// SQL's NULL (unknown, hence not matched) and Rust's `false` agree term by term.
+#[derive(Debug, Clone)]
+enum Rule {
+    Term(Term),
+    All(Vec<Rule>),
+    Any(Vec<Rule>),
+}
+
+impl Rule {
+    /// The rule as a SQL condition on the `events` row.
+    fn condition(&self, now: UtcDateTime) -> Condition {
+        match self {
+            Rule::Term(term) => Condition::all().add(match term {
+                Term::Published => event::Column::Status.eq(EventStatus::Published),
+                Term::NotEnded => event::Column::EndsAt.gt(now),
+                Term::UnlimitedCapacity => event::Column::Capacity.is_null(),
+                Term::SeatFree => {
+                    Expr::col(event::Column::ConfirmedCount).lt(Expr::col(event::Column::Capacity))
+                }
+                Term::NobodyWaiting => event::Column::WaitlistCount.eq(0),
+                Term::WaitlistEnabled => event::Column::WaitlistEnabled.eq(true),
+                Term::LimitedCapacity => event::Column::Capacity.is_not_null(),
+            }),
+            Rule::All(rules) => rules
+                .iter()
+                .fold(Condition::all(), |c, r| c.add(r.condition(now))),
+            Rule::Any(rules) => rules
+                .iter()
+                .fold(Condition::any(), |c, r| c.add(r.condition(now))),
+        }
+    }
+
+    /// Whether the rule holds for an event row, read in Rust.
+    fn holds(&self, e: &event::Model, now: UtcDateTime) -> bool {
+        match self {
+            Rule::Term(term) => match term {
+                Term::Published => e.status == EventStatus::Published,
+                Term::NotEnded => e.ends_at > now,
+                Term::UnlimitedCapacity => e.capacity.is_none(),
+                Term::SeatFree => e.capacity.is_some_and(|c| e.confirmed_count < c),
+                Term::NobodyWaiting => e.waitlist_count == 0,
+                Term::WaitlistEnabled => e.waitlist_enabled,
+                Term::LimitedCapacity => e.capacity.is_some(),
+            },
+            Rule::All(rules) => rules.iter().all(|r| r.holds(e, now)),
+            Rule::Any(rules) => rules.iter().any(|r| r.holds(e, now)),
+        }
+    }
+}
+
+/// An event accepts registrations while it is published and has not ended.
+fn open_for_registration() -> Rule {
+    Rule::All(vec![
+        Rule::Term(Term::Published),
+        Rule::Term(Term::NotEnded),
+    ])
+}
+
 /// A newcomer gets a seat when one is free and nobody is waiting: a newcomer never jumps the
 /// queue (while anyone waits, the event is full anyway; see `promote_head`).
-fn seat_for_newcomer() -> Condition {
-    Condition::all()
-        .add(
-            Condition::any().add(event::Column::Capacity.is_null()).add(
-                Expr::col(event::Column::ConfirmedCount).lt(Expr::col(event::Column::Capacity)),
-            ),
-        )
-        .add(event::Column::WaitlistCount.eq(0))
+fn seat_for_newcomer() -> Rule {
+    Rule::All(vec![
+        Rule::Any(vec![
+            Rule::Term(Term::UnlimitedCapacity),
+            Rule::Term(Term::SeatFree),
+        ]),
+        Rule::Term(Term::NobodyWaiting),
+    ])
+}
+
+/// Otherwise a newcomer queues when the event has a waitlist (and so a limit).
+fn waitlist_place_for_newcomer() -> Rule {
+    Rule::All(vec![
+        Rule::Term(Term::WaitlistEnabled),
+        Rule::Term(Term::LimitedCapacity),
+    ])
+}
+
+/// What a registration for the event in this state at `now` gets, by the same rule
+/// `claim_seat_or_waitlist_place` applies in SQL: the place it would be given, or why not.
+pub fn place_for_newcomer(e: &event::Model, now: UtcDateTime) -> Result<Place, Refusal> {
+    if !open_for_registration().holds(e, now) {
+        Err(if Rule::Term(Term::Published).holds(e, now) {
+            Refusal::Ended
+        } else {
+            Refusal::NotPublished
+        })
+    } else if seat_for_newcomer().holds(e, now) {
+        Ok(Place::Seat)
+    } else if waitlist_place_for_newcomer().holds(e, now) {
+        Ok(Place::Waitlist(e.waitlist_count + 1))
+    } else {
+        Err(Refusal::FullWithoutWaitlist)
+    }
 }
 
 /// Gives a registration its place with one conditional UPDATE of the event row: a seat when
-/// `seat_for_newcomer` holds, else a waitlist place when the event has a waitlist. Both
-/// counters are computed from the row as it was, so two registrations can never take the
-/// same seat or place, and a registration waits for the row lock once, whichever it gets.
-/// The place is read back from the row: a seat leaves `waitlist_count` at 0 (it requires
-/// an empty waitlist), a waitlist place makes it at least 1 and is the new count. `None`
-/// when the event takes no registration (not open, or full without a waitlist).
-pub async fn take_place(db: &impl ConnectionTrait, id: Uuid, now: Now) -> Result<Option<Place>> {
-    let seat = seat_for_newcomer();
+/// `seat_for_newcomer` holds, else a waitlist place when `waitlist_place_for_newcomer`
+/// does. Both counters are computed from the row as it was, so two registrations can never
+/// take the same seat or place, and a registration waits for the row lock once, whichever
+/// it gets. The place is read back from the row: a seat leaves `waitlist_count` at 0 (it
+/// requires an empty waitlist), a waitlist place makes it at least 1 and is the new count.
+/// `None` when the event takes no registration (see `place_for_newcomer` for why).
+pub async fn claim_seat_or_waitlist_place(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: UtcDateTime,
+) -> Result<Option<Place>> {
+    let seat = seat_for_newcomer().condition(now);
     let rows = Events::update_many()
         .col_expr(
             event::Column::ConfirmedCount,
@@ -280,13 +417,12 @@ pub async fn take_place(db: &impl ConnectionTrait, id: Uuid, now: Now) -> Result
             event::Column::WaitlistCount,
             Expr::col(event::Column::WaitlistCount).add(Expr::case(seat.clone(), 0).finally(1)),
         )
-        .filter(open_for_registration(id, now))
+        .filter(event::Column::Id.eq(id))
+        .filter(open_for_registration().condition(now))
         .filter(
-            Condition::any().add(seat).add(
-                Condition::all()
-                    .add(event::Column::WaitlistEnabled.eq(true))
-                    .add(event::Column::Capacity.is_not_null()),
-            ),
+            Condition::any()
+                .add(seat)
+                .add(waitlist_place_for_newcomer().condition(now)),
         )
         .exec_with_returning(db)
         .await?;
@@ -322,7 +458,7 @@ pub async fn adjust_counts(
 pub async fn organizes_live_event(
     db: &impl ConnectionTrait,
     user_id: Uuid,
-    now: Now,
+    now: UtcDateTime,
 ) -> Result<bool> {
     let count = Events::find()
         .filter(event::Column::OrganizerId.eq(user_id))

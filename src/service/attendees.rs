@@ -10,10 +10,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use super::{
-    Caller, Error, Result, begin_write,
+    Caller, Error, Result, begin_write, commit_or_rollback,
     events::{can_manage, can_see, visible_for_update},
-    finish, now,
     patch::{self, Access, Precondition},
+    waitlist::promote_waitlist,
 };
 use crate::{
     entity::{
@@ -24,10 +24,12 @@ use crate::{
         AttendeeCreate, AttendeePatchView, AttendeeRead, AttendeeStatus as ApiStatus, Page,
         Registration,
     },
-    repository::{self, events::Place},
+    repository::{
+        self,
+        events::{Place, Refusal},
+    },
+    time::{UtcDateTime, now},
 };
-
-type Now = chrono::DateTime<chrono::Utc>;
 
 /// How often a registration retries when the event changes between its UPDATE and the check
 /// of why it got no place.
@@ -69,8 +71,10 @@ impl AttendeeService {
             }
         }
         let txn = begin_write(&self.db).await?;
-        let result = register_in(&txn, caller, event_id, user_id, now()).await;
-        finish(txn, result).await.map(AttendeeRead::from)
+        let result = register_user(&txn, caller, event_id, user_id, now()).await;
+        commit_or_rollback(txn, result)
+            .await
+            .map(AttendeeRead::from)
     }
 
     /// An event's attendees (organizer or admin), by registration time.
@@ -139,7 +143,9 @@ impl AttendeeService {
             change_status(&txn, caller, &event, record, after.status.into(), now()).await
         }
         .await;
-        finish(txn, result).await.map(AttendeeRead::from)
+        commit_or_rollback(txn, result)
+            .await
+            .map(AttendeeRead::from)
     }
 
     /// Cancels a registration, exactly as patching its status to `cancelled`.
@@ -166,7 +172,7 @@ impl AttendeeService {
             .await
         }
         .await;
-        finish(txn, result).await.map(|_| ())
+        commit_or_rollback(txn, result).await.map(|_| ())
     }
 
     /// The caller's own records with their events, by registration time.
@@ -209,16 +215,18 @@ impl AttendeeService {
 
 /// Takes a seat or a place in the queue, then writes the record; on any error the caller
 /// rolls back, so a refused registration leaves the counters untouched.
-async fn register_in(
+async fn register_user(
     txn: &impl ConnectionTrait,
     caller: &Caller,
     event_id: Uuid,
     user_id: Uuid,
-    now: Now,
+    now: UtcDateTime,
 ) -> Result<attendee::Model> {
     let mut outcome = None;
     for _ in 0..MAX_SEAT_ATTEMPTS {
-        if let Some(place) = repository::events::take_place(txn, event_id, now).await? {
+        if let Some(place) =
+            repository::events::claim_seat_or_waitlist_place(txn, event_id, now).await?
+        {
             outcome = Some(match place {
                 Place::Seat => (AttendeeStatus::Confirmed, None),
                 Place::Waitlist(position) => (AttendeeStatus::Waitlisted, Some(position)),
@@ -248,30 +256,25 @@ async fn explain_refusal(
     txn: &impl ConnectionTrait,
     caller: &Caller,
     event_id: Uuid,
-    now: Now,
+    now: UtcDateTime,
 ) -> Result<()> {
     let event = repository::events::find_by_id(txn, event_id)
         .await?
         .filter(|e| can_see(Some(caller), e))
         .ok_or(Error::NotFound("event"))?;
-    if event.status != EventStatus::Published {
-        return Err(Error::conflict(
+    // The rule `claim_seat_or_waitlist_place` applied in SQL, read in Rust.
+    match repository::events::place_for_newcomer(&event, now) {
+        Ok(_) => Ok(()),
+        Err(Refusal::NotPublished) => Err(Error::conflict(
             "the event is not published; it accepts no registrations",
-        ));
-    }
-    if event.ends_at <= now {
-        return Err(Error::conflict(
+        )),
+        Err(Refusal::Ended) => Err(Error::conflict(
             "the event has ended; it accepts no registrations",
-        ));
+        )),
+        Err(Refusal::FullWithoutWaitlist) => {
+            Err(Error::conflict("the event is full and has no waitlist"))
+        }
     }
-    // The same rule as `repository::events::take_place`.
-    let seat =
-        event.capacity.is_none_or(|c| event.confirmed_count < c) && event.waitlist_count == 0;
-    let queue = event.waitlist_enabled && event.capacity.is_some();
-    if !seat && !queue {
-        return Err(Error::conflict("the event is full and has no waitlist"));
-    }
-    Ok(())
 }
 
 /// Locks the event, then finds a record the caller may see.
@@ -296,7 +299,7 @@ async fn change_status(
     event: &event::Model,
     record: attendee::Model,
     to: AttendeeStatus,
-    now: Now,
+    now: UtcDateTime,
 ) -> Result<attendee::Model> {
     if to == record.status {
         return Ok(record);
@@ -336,7 +339,7 @@ async fn change_status(
         )));
     }
     match to {
-        AttendeeStatus::Cancelled => cancel_in(txn, event, &record, now).await,
+        AttendeeStatus::Cancelled => cancel_and_release_place(txn, event, &record, now).await,
         _ => repository::attendees::set_status(txn, record.id, to, None, now)
             .await?
             .ok_or(Error::NotFound("attendee")),
@@ -354,11 +357,11 @@ fn status_name(s: AttendeeStatus) -> &'static str {
 
 /// Cancels an active record: frees its seat (promoting the queue) or its queue place
 /// (moving those behind it up). The event row must be locked by the caller.
-pub(crate) async fn cancel_in(
+pub(crate) async fn cancel_and_release_place(
     txn: &impl ConnectionTrait,
     event: &event::Model,
     record: &attendee::Model,
-    now: Now,
+    now: UtcDateTime,
 ) -> Result<attendee::Model> {
     let cancelled =
         repository::attendees::set_status(txn, record.id, AttendeeStatus::Cancelled, None, now)
@@ -378,44 +381,18 @@ pub(crate) async fn cancel_in(
     Ok(cancelled)
 }
 
-/// Confirms as many of the oldest waitlisted attendees as there are free seats; returns the
-/// event with its counters after the move. Only published events move their queue.
-pub(crate) async fn promote_waitlist(
-    txn: &impl ConnectionTrait,
-    event: event::Model,
-    now: Now,
-) -> Result<event::Model> {
-    if event.status != EventStatus::Published || event.waitlist_count == 0 {
-        return Ok(event);
-    }
-    let free = match event.capacity {
-        None => event.waitlist_count,
-        Some(c) => (c - event.confirmed_count).min(event.waitlist_count),
-    };
-    if free <= 0 {
-        return Ok(event);
-    }
-    let promoted = repository::attendees::promote_head(txn, event.id, free, now).await?;
-    if promoted == 0 {
-        return Ok(event);
-    }
-    repository::events::adjust_counts(txn, event.id, promoted, -promoted)
-        .await?
-        .ok_or(Error::NotFound("event"))
-}
-
 /// Cancels every active registration of a user (account deletion), event by event in id
 /// order so that concurrent multi-event transactions lock in the same order.
 pub(crate) async fn cancel_all_for_user(
     txn: &impl ConnectionTrait,
     user_id: Uuid,
-    now: Now,
+    now: UtcDateTime,
 ) -> Result<()> {
     for record in repository::attendees::active_for_user(txn, user_id).await? {
         let Some(event) = repository::events::find_for_update(txn, record.event_id).await? else {
             continue;
         };
-        cancel_in(txn, &event, &record, now).await?;
+        cancel_and_release_place(txn, &event, &record, now).await?;
     }
     Ok(())
 }

@@ -8,17 +8,19 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::{
-    Caller, Error, Result, attendees, begin_write, finish, now,
+    Caller, Error, Result, begin_write, commit_or_rollback,
     patch::{self, Access, Precondition},
-    totals::Totals,
+    totals::EventCountCache,
+    waitlist::promote_waitlist,
 };
 use crate::{
     entity::event::{self, EventStatus},
-    model::{EventCreate, EventFilter, EventPatchView, EventRead, Page, field_errors},
+    model::{EventCreate, EventFilter, EventPatchView, EventRead, EventSort, Page, field_errors},
     repository::{
         self,
-        events::{CountScope, EventFields, Visibility},
+        events::{CountScope, EventFields, EventOrder, EventQuery, Visibility},
     },
+    time::now,
 };
 
 /// Whether the caller may see the event: drafts only for their organizer and admins.
@@ -65,13 +67,13 @@ pub(crate) async fn visible_for_update(
 #[derive(Clone)]
 pub struct EventService {
     db: DatabaseConnection,
-    totals: Arc<Totals>,
+    event_counts: Arc<EventCountCache>,
 }
 
 impl EventService {
-    /// The service over a pool; `totals` is shared with every service that changes events.
-    pub fn new(db: DatabaseConnection, totals: Arc<Totals>) -> Self {
-        Self { db, totals }
+    /// The service over a pool; `event_counts` is shared with every service that changes events.
+    pub fn new(db: DatabaseConnection, event_counts: Arc<EventCountCache>) -> Self {
+        Self { db, event_counts }
     }
 
     /// Creates an event organized by the caller.
@@ -92,7 +94,7 @@ impl EventService {
         };
         let created =
             repository::events::insert(&self.db, Uuid::now_v7(), caller.id, fields, now()).await?;
-        self.totals.invalidate();
+        self.event_counts.invalidate();
         Ok(created.into())
     }
 
@@ -104,6 +106,7 @@ impl EventService {
         limit: u32,
         offset: u64,
     ) -> Result<Page<EventRead>> {
+        let filter = event_query(filter);
         let visibility = match caller {
             Some(c) if c.is_admin() => Visibility::All,
             other => Visibility::Public {
@@ -137,14 +140,14 @@ impl EventService {
     }
 
     /// The number of events in `scope` matching `filter`, remembered for a moment.
-    async fn remembered_total(&self, scope: CountScope, filter: &EventFilter) -> Result<u64> {
+    async fn remembered_total(&self, scope: CountScope, filter: &EventQuery) -> Result<u64> {
         let key = format!("{scope:?}|{filter:?}");
-        if let Some(total) = self.totals.get(&key) {
+        if let Some(total) = self.event_counts.get(&key) {
             return Ok(total);
         }
-        let generation = self.totals.generation();
+        let generation = self.event_counts.generation();
         let total = repository::events::count(&self.db, scope, filter).await?;
-        self.totals.put(key, generation, total);
+        self.event_counts.put(key, generation, total);
         Ok(total)
     }
 
@@ -168,10 +171,10 @@ impl EventService {
         precondition: Option<&Precondition>,
     ) -> Result<EventRead> {
         let txn = begin_write(&self.db).await?;
-        let result = patch_in(&txn, caller, id, ops, precondition).await;
-        let updated = finish(txn, result).await?;
+        let result = apply_patch_locked(&txn, caller, id, ops, precondition).await;
+        let updated = commit_or_rollback(txn, result).await?;
         // A status, start or title change moves the event between filters.
-        self.totals.invalidate();
+        self.event_counts.invalidate();
         Ok(updated.into())
     }
 
@@ -196,13 +199,32 @@ impl EventService {
             Ok(())
         }
         .await;
-        finish(txn, result).await?;
-        self.totals.invalidate();
+        commit_or_rollback(txn, result).await?;
+        self.event_counts.invalidate();
         Ok(())
     }
 }
 
-async fn patch_in(
+/// The API's list filter in the repository's terms.
+fn event_query(filter: EventFilter) -> EventQuery {
+    EventQuery {
+        status: filter.status.map(Into::into),
+        organizer_id: filter.organizer_id,
+        starts_after: filter.starts_after.map(|t| t.0),
+        starts_before: filter.starts_before.map(|t| t.0),
+        q: filter.q,
+        order: match filter.sort {
+            EventSort::StartsAt => EventOrder::StartsAt,
+            EventSort::StartsAtDesc => EventOrder::StartsAtDesc,
+            EventSort::CreatedAt => EventOrder::CreatedAt,
+            EventSort::CreatedAtDesc => EventOrder::CreatedAtDesc,
+            EventSort::Title => EventOrder::Title,
+        },
+    }
+}
+
+/// Applies a patch inside the caller's transaction, holding the event's row lock.
+async fn apply_patch_locked(
     txn: &impl ConnectionTrait,
     caller: &Caller,
     id: Uuid,
@@ -265,5 +287,5 @@ async fn patch_in(
         .await?
         .ok_or(Error::NotFound("event"))?;
     // More seats (or no limit) let the queue move up, oldest first.
-    attendees::promote_waitlist(txn, updated, now()).await
+    promote_waitlist(txn, updated, now()).await
 }

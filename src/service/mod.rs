@@ -9,6 +9,7 @@ pub mod sessions;
 pub mod throttle;
 pub mod totals;
 pub mod users;
+pub mod waitlist;
 
 use sea_orm::{
     DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
@@ -127,17 +128,6 @@ impl From<sea_orm::DbErr> for Error {
     }
 }
 
-/// Current time truncated to microseconds, the precision both backends store.
-pub fn now() -> chrono::DateTime<chrono::Utc> {
-    truncate_micros(chrono::Utc::now())
-}
-
-/// Truncates to microseconds so that SQLite (nanoseconds) and PostgreSQL (microseconds) agree.
-pub fn truncate_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    use chrono::SubsecRound;
-    t.trunc_subsecs(6)
-}
-
 /// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken at
 /// once, so a transaction that reads before it writes cannot fail on lock upgrade with
 /// "database is locked"; writers queue on the busy timeout instead.
@@ -151,7 +141,10 @@ pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTrans
 }
 
 /// Commits `txn` when `result` is a success, rolls it back otherwise.
-pub(crate) async fn finish<T>(txn: DatabaseTransaction, result: Result<T>) -> Result<T> {
+pub(crate) async fn commit_or_rollback<T>(
+    txn: DatabaseTransaction,
+    result: Result<T>,
+) -> Result<T> {
     match result {
         Ok(value) => {
             txn.commit().await?;

@@ -72,22 +72,54 @@ where
     }
 
     let mut doc = serde_json::to_value(view).map_err(anyhow::Error::from)?;
-    json_patch::patch(&mut doc, patch).map_err(|e| Error::Unprocessable(e.to_string()))?;
+    let mut cleared = Vec::new();
+    // One operation at a time, on a copy of the view: a failure discards the copy, so the
+    // patch stays atomic, and each removed member can be put back as null before the next
+    // operation reads the document.
+    for (index, op) in patch.0.iter().enumerate() {
+        json_patch::patch(&mut doc, std::slice::from_ref(op)).map_err(|mut e| {
+            e.operation = index;
+            Error::Unprocessable(e.to_string())
+        })?;
+        if let Some(member) = removed_member(op)
+            && let Some(members) = doc.as_object_mut()
+            && !members.contains_key(&member)
+        {
+            members.insert(member.clone(), serde_json::Value::Null);
+            cleared.push(member);
+        }
+    }
 
-    let patched: V = serde_path_to_error::deserialize(doc).map_err(|e| {
-        let message = e.inner().to_string();
+    let patched: V = serde_path_to_error::deserialize(doc.clone()).map_err(|e| {
+        let mut message = e.inner().to_string();
         let path = e.path().to_string();
         let field = match path.trim_start_matches('.') {
-            // A removed required member is reported on the parent: name the member itself.
+            // A missing required member is reported on the parent: name the member itself.
             "" | "?" => missing_field(&message).unwrap_or("body").to_owned(),
             field => field.to_owned(),
         };
+        if cleared.contains(&field) && doc.get(&field).is_some_and(serde_json::Value::is_null) {
+            message = "is required; it cannot be removed".to_owned();
+        }
         Error::Validation(vec![FieldError::new(field, message)])
     })?;
     patched
         .validate()
         .map_err(|e| Error::Validation(field_errors(&e)))?;
     Ok(patched)
+}
+
+/// The top-level member an operation takes out of the document: the target of `remove`, the
+/// source of `move`. The API reads a removed optional member as cleared (null, or "" for
+/// text), exactly as if it had been replaced with null, so it is put back as null.
+fn removed_member(op: &PatchOperation) -> Option<String> {
+    let pointer = match op {
+        PatchOperation::Remove(o) => &o.path,
+        PatchOperation::Move(o) if o.from != o.path => &o.from,
+        _ => return None,
+    };
+    let (member, rest) = pointer.split_front()?;
+    rest.is_root().then(|| member.decoded().into_owned())
 }
 
 /// The member named by serde's "missing field `x`" message.
@@ -235,6 +267,46 @@ mod tests {
         match apply(&view(), &p, access) {
             Err(Error::Validation(errors)) => assert_eq!(errors[0].field, "name"),
             other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn removing_an_optional_member_clears_it_and_a_later_test_sees_null() {
+        let p = patch(serde_json::json!([
+            {"op": "remove", "path": "/count"},
+            {"op": "test", "path": "/count", "value": null}
+        ]));
+        let out = apply(&view(), &p, access).unwrap();
+        assert_eq!(out.count, None);
+    }
+
+    #[test]
+    fn moving_out_of_an_optional_member_clears_the_source() {
+        let p = patch(serde_json::json!([
+            {"op": "replace", "path": "/count", "value": 4},
+            {"op": "move", "from": "/count", "path": "/count"}
+        ]));
+        // A move onto itself changes nothing.
+        assert_eq!(apply(&view(), &p, access).unwrap().count, Some(4));
+        let p = patch(serde_json::json!([
+            {"op": "move", "from": "/count", "path": "/name"},
+            {"op": "test", "path": "/name", "value": 2},
+            {"op": "test", "path": "/count", "value": null},
+            {"op": "replace", "path": "/name", "value": "ok"}
+        ]));
+        let out = apply(&view(), &p, access).unwrap();
+        assert_eq!((out.name.as_str(), out.count), ("ok", None));
+    }
+
+    #[test]
+    fn a_failing_operation_is_reported_with_its_own_index() {
+        let p = patch(serde_json::json!([
+            {"op": "replace", "path": "/name", "value": "xy"},
+            {"op": "test", "path": "/name", "value": "no"}
+        ]));
+        match apply(&view(), &p, access) {
+            Err(Error::Unprocessable(message)) => assert!(message.contains("'/1'"), "{message}"),
+            other => panic!("expected an unprocessable patch, got {other:?}"),
         }
     }
 

@@ -10,11 +10,12 @@ use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Error, Result, begin_write, now};
+use super::{Error, Result, begin_write};
 use crate::repository::{
     self,
     refresh_tokens::{self, NewRefreshToken},
 };
+use crate::time::now;
 
 /// The one answer to every refused refresh token: unknown, expired, spent or revoked look
 /// alike, so a caller learns nothing about tokens it does not hold.

@@ -1,4 +1,4 @@
-//! Totals of list queries, remembered briefly.
+//! Totals of event list queries (`EventCountCache`), remembered briefly.
 //!
 //! A list page is an index range scan; its `total` is a COUNT over every match, linear in the
 //! table (22 ms at 100k events). The count of a given filter is remembered until this process
@@ -19,14 +19,15 @@ pub const TTL: Duration = Duration::from_secs(2);
 /// Most filters remembered at once.
 const MAX_ENTRIES: usize = 1024;
 
-/// Remembered totals, keyed by a description of the filter and the viewer.
+/// Event counts of list queries, remembered briefly, keyed by a description of the filter
+/// and the viewer.
 #[derive(Default)]
-pub struct Totals {
+pub struct EventCountCache {
     generation: AtomicU64,
     entries: Mutex<HashMap<String, (u64, Instant, u64)>>,
 }
 
-impl Totals {
+impl EventCountCache {
     /// The current generation, to pass back to `put` with a total counted after reading it.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
@@ -59,11 +60,11 @@ impl Totals {
 
 #[cfg(test)]
 mod tests {
-    use super::Totals;
+    use super::EventCountCache;
 
     #[test]
     fn a_total_is_reused_until_events_change() {
-        let totals = Totals::default();
+        let totals = EventCountCache::default();
         let g = totals.generation();
         totals.put("all".into(), g, 7);
         assert_eq!(totals.get("all"), Some(7));
@@ -73,7 +74,7 @@ mod tests {
 
     #[test]
     fn a_total_counted_before_a_change_is_not_remembered() {
-        let totals = Totals::default();
+        let totals = EventCountCache::default();
         let g = totals.generation();
         totals.invalidate();
         totals.put("all".into(), g, 7);

@@ -10,9 +10,9 @@ use validator::Validate;
 use super::{
     Caller, Error, Result, attendees,
     auth::{Passwords, normalize_email},
-    begin_write, finish, now,
+    begin_write, commit_or_rollback,
     patch::{self, Access, Precondition},
-    totals::Totals,
+    totals::EventCountCache,
 };
 use crate::{
     entity::user,
@@ -21,6 +21,7 @@ use crate::{
         self,
         users::{NewUser, UserChanges},
     },
+    time::now,
 };
 
 /// How many times a write without `If-Match` re-reads and retries after losing a race.
@@ -32,7 +33,7 @@ pub struct UserService {
     db: DatabaseConnection,
     passwords: Arc<Passwords>,
     /// Deleting a user deletes their events.
-    event_totals: Arc<Totals>,
+    event_counts: Arc<EventCountCache>,
 }
 
 impl UserService {
@@ -40,12 +41,12 @@ impl UserService {
     pub fn new(
         db: DatabaseConnection,
         passwords: Arc<Passwords>,
-        event_totals: Arc<Totals>,
+        event_counts: Arc<EventCountCache>,
     ) -> Self {
         Self {
             db,
             passwords,
-            event_totals,
+            event_counts,
         }
     }
 
@@ -237,8 +238,8 @@ impl UserService {
             Ok(())
         }
         .await;
-        finish(txn, result).await?;
-        self.event_totals.invalidate();
+        commit_or_rollback(txn, result).await?;
+        self.event_counts.invalidate();
         Ok(())
     }
 }

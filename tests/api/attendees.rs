@@ -799,3 +799,91 @@ async fn patch_status_event(app: &TestApp, token: &str, event_id: &str, status: 
     resp.expect(200);
     assert_eq!(resp.body["status"], status);
 }
+
+backend_tests! {
+    async fn removing_an_attendees_status_is_422_naming_it_and_keeps_the_record(app) {
+        let organizer = app.user().await;
+        let event_id = app.published_event(&organizer.token, json!({})).await;
+        let user = app.user().await;
+        let registered = app.register(&user.token, &event_id).await;
+        registered.expect(201);
+        let path = record_path(&event_id, &id_of(&registered));
+        let resp = app
+            .patch(&path, Some(&organizer.token), json!([{"op": "remove", "path": "/status"}]), None)
+            .await;
+        resp.expect_field_error("status");
+        let after = record(&app, &organizer.token, &event_id, &id_of(&registered)).await;
+        assert_eq!(after["status"], "confirmed");
+        assert_eq!(after["version"], 1);
+    }
+}
+
+backend_tests! {
+    async fn the_seat_rule_in_sql_and_in_rust_agree_over_every_event_state(app) {
+        use event_manager::{
+            entity::event::EventStatus,
+            repository::events::{self, EventFields, Place, Refusal},
+            time,
+        };
+        use sea_orm::TransactionTrait;
+
+        let organizer: uuid::Uuid = app.user().await.id.parse().expect("a user id");
+        let now = time::now();
+        let mut outcomes = std::collections::HashSet::new();
+        for (capacity, confirmed) in [(None, 3), (Some(2), 2), (Some(2), 1)] {
+            for waitlist_enabled in [false, true] {
+                for waiting in [0, 1] {
+                    for status in [
+                        EventStatus::Draft,
+                        EventStatus::Published,
+                        EventStatus::Cancelled,
+                        EventStatus::Completed,
+                    ] {
+                        for ended in [false, true] {
+                            let ends_at = if ended {
+                                now - chrono::Duration::hours(1)
+                            } else {
+                                now + chrono::Duration::days(1)
+                            };
+                            let fields = EventFields {
+                                title: "Rule".into(),
+                                description: String::new(),
+                                location: String::new(),
+                                starts_at: ends_at - chrono::Duration::hours(2),
+                                ends_at,
+                                capacity,
+                                waitlist_enabled,
+                                status,
+                            };
+                            let id = uuid::Uuid::now_v7();
+                            events::insert(&app.db, id, organizer, fields, now).await.expect("insert");
+                            let event = events::adjust_counts(&app.db, id, confirmed, waiting)
+                                .await
+                                .expect("counters")
+                                .expect("the event");
+                            let in_rust = events::place_for_newcomer(&event, now);
+                            let txn = app.db.begin().await.expect("begin");
+                            let in_sql = events::claim_seat_or_waitlist_place(&txn, id, now)
+                                .await
+                                .expect("claim");
+                            txn.rollback().await.expect("rollback");
+                            assert_eq!(in_rust.ok(), in_sql, "{event:?}");
+                            outcomes.insert(format!("{in_rust:?}"));
+                        }
+                    }
+                }
+            }
+        }
+        // The table reaches every outcome, so no branch of the rule went untested.
+        for outcome in [
+            Ok(Place::Seat),
+            Ok(Place::Waitlist(1)),
+            Ok(Place::Waitlist(2)),
+            Err(Refusal::NotPublished),
+            Err(Refusal::Ended),
+            Err(Refusal::FullWithoutWaitlist),
+        ] {
+            assert!(outcomes.contains(&format!("{outcome:?}")), "never saw {outcome:?}");
+        }
+    }
+}

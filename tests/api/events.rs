@@ -915,3 +915,77 @@ backend_tests! {
         assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM attendees").await, 1);
     }
 }
+
+backend_tests! {
+    async fn removing_an_optional_member_clears_it_as_if_replaced_with_null(app) {
+        let organizer = app.user().await;
+        let id = event_titled(
+            &app,
+            &organizer.token,
+            "Full",
+            json!({"location": "Room 1", "description": "Talks", "capacity": 5}),
+        )
+        .await;
+        let resp = app
+            .patch(
+                &event_path(&id),
+                Some(&organizer.token),
+                json!([
+                    {"op": "remove", "path": "/location"},
+                    {"op": "remove", "path": "/description"},
+                    {"op": "remove", "path": "/capacity"},
+                    // Within the patch the removed member already reads as null.
+                    {"op": "test", "path": "/capacity", "value": null},
+                ]),
+                None,
+            )
+            .await;
+        resp.expect(200);
+        assert_eq!(resp.body["location"], "");
+        assert_eq!(resp.body["description"], "");
+        assert_eq!(resp.body["capacity"], Value::Null);
+        assert_eq!(resp.body["version"], 2);
+        assert_eq!(read_event(&app, &organizer.token, &id).await, resp.body);
+    }
+
+    async fn moving_out_of_an_optional_member_clears_the_source(app) {
+        let organizer = app.user().await;
+        let id = event_titled(
+            &app,
+            &organizer.token,
+            "Moved",
+            json!({"location": "Room 1", "description": "Talks"}),
+        )
+        .await;
+        let resp = app
+            .patch(
+                &event_path(&id),
+                Some(&organizer.token),
+                json!([{"op": "move", "from": "/location", "path": "/description"}]),
+                None,
+            )
+            .await;
+        resp.expect(200);
+        assert_eq!(resp.body["description"], "Room 1");
+        assert_eq!(resp.body["location"], "");
+    }
+
+    async fn removing_a_required_event_member_is_422_naming_it_and_changes_nothing(app) {
+        let organizer = app.user().await;
+        let id = event_titled(&app, &organizer.token, "Kept", json!({})).await;
+        for field in ["title", "starts_at", "ends_at", "waitlist_enabled", "status"] {
+            let resp = app
+                .patch(
+                    &event_path(&id),
+                    Some(&organizer.token),
+                    json!([{"op": "remove", "path": format!("/{field}")}]),
+                    None,
+                )
+                .await;
+            resp.expect_field_error(field);
+        }
+        let read = read_event(&app, &organizer.token, &id).await;
+        assert_eq!(read["version"], 1);
+        assert_eq!(read["title"], "Kept");
+    }
+}

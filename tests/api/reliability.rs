@@ -127,12 +127,14 @@ async fn a_request_that_outlives_the_request_timeout_gets_a_503_problem() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
+)]
 async fn a_statement_over_the_statement_timeout_is_cancelled_and_reported_as_unavailable() {
-    let Some(app) =
-        TestApp::spawn_with(Backend::Postgres, |c| c.db_statement_timeout_ms = 200).await
-    else {
-        return;
-    };
+    let app = TestApp::spawn_with(Backend::Postgres, |c| c.db_statement_timeout_ms = 200)
+        .await
+        .expect(crate::helpers::POSTGRES_REQUIRED);
     let started = Instant::now();
     let err = app
         .db
