@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod common;
+pub mod document;
 pub mod events;
 pub mod health;
 pub mod middleware;
@@ -10,11 +11,13 @@ pub mod payload;
 pub mod users;
 
 use poem::{
-    Endpoint, EndpointExt, Route,
+    Endpoint, EndpointExt, Response, Route,
+    endpoint::make_sync,
     http::Method,
     middleware::{CatchPanic, Cors},
+    web::Html,
 };
-use poem_openapi::OpenApiService;
+use poem_openapi::{ContactObject, LicenseObject, OpenApiService, ServerObject};
 
 use crate::{config::Config, state::AppState};
 
@@ -41,13 +44,23 @@ pub fn api_service(
         "REST API for events, users and attendees. Errors are RFC 9457 problem documents; \
          PATCH takes RFC 6902 JSON Patch (`application/json-patch+json`).",
     )
+    .server(ServerObject::new("/").description("This server"))
+    .contact(ContactObject::new().name("event-manager maintainers"))
+    .license(LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))
 }
 
 /// The whole application: routes, spec, docs and middleware.
 pub fn build(state: AppState) -> impl Endpoint + use<> {
     let api = api_service(&state);
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let original = api.spec();
+    let document = document::finish(&original);
+    let docs_html = document::swagger_ui_html(&original, &api.swagger_ui_html(), &document);
+    let spec = make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .body(document.clone())
+    });
+    let docs = Route::new().at("/", make_sync(move |_| Html(docs_html.clone())));
     let config = state.config.clone();
     let allowed = std::sync::Arc::new(middleware::AllowedMethods::from_spec(&api.spec()));
     let routes = Route::new()

@@ -1,18 +1,20 @@
 //! Request bodies: JSON parsed by serde (strict types, no coercion of `97` into `"97"`) and
 //! JSON Patch documents. Malformed bodies become 400 problems naming the offending field.
 
-use poem::{FromRequest, Request, RequestBody};
+use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::{
-    Object, Union, impl_apirequest_for_payload,
+    ApiResponse, Object, Union, impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
-    registry::{MetaSchemaRef, Registry},
-    types::Type,
+    registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry},
+    types::{ToJSON, Type},
 };
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON request body of type `T`.
+/// A JSON body of type `T`: parsed from requests, written in responses as plain
+/// `application/json` (poem-openapi's own `Json` says `application/json; charset=utf-8`, a
+/// media type that generated clients do not recognise as JSON).
 pub struct JsonBody<T>(pub T);
 
 impl<T: Type + Send> Payload for JsonBody<T> {
@@ -42,6 +44,36 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
 }
 
 impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned + Send);
+
+impl<T: ToJSON> IntoResponse for JsonBody<T> {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.0.to_json()).unwrap_or_default();
+        Response::builder()
+            .content_type(<Self as Payload>::CONTENT_TYPE)
+            .body(body)
+    }
+}
+
+impl<T: ToJSON + Send> ApiResponse for JsonBody<T> {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "OK.",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: <Self as Payload>::CONTENT_TYPE,
+                    schema: T::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
 
 /// Parses a JSON body, or a 400 problem that says where it went wrong.
 fn parse_json<T: DeserializeOwned>(data: &[u8]) -> poem::Result<T> {
@@ -73,8 +105,9 @@ pub struct JsonPatch(pub json_patch::Patch);
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "JsonPatchAdd")]
 pub struct PatchAdd {
-    /// JSON Pointer (RFC 6901) to the target, such as `/title`.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    /// JSON Pointer (RFC 6901) to the target, such as `/title`; never `""` (the whole
+    /// resource cannot be replaced).
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)+$"))]
     pub path: String,
     /// The value to add.
     pub value: serde_json::Value,
@@ -85,7 +118,7 @@ pub struct PatchAdd {
 #[oai(rename = "JsonPatchRemove")]
 pub struct PatchRemove {
     /// JSON Pointer to the value to remove.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)+$"))]
     pub path: String,
 }
 
@@ -94,7 +127,7 @@ pub struct PatchRemove {
 #[oai(rename = "JsonPatchReplace")]
 pub struct PatchReplace {
     /// JSON Pointer to the value to replace.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)+$"))]
     pub path: String,
     /// The new value.
     pub value: serde_json::Value,
@@ -105,10 +138,10 @@ pub struct PatchReplace {
 #[oai(rename = "JsonPatchMove")]
 pub struct PatchMove {
     /// JSON Pointer to the source.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)+$"))]
     pub from: String,
     /// JSON Pointer to the target.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)+$"))]
     pub path: String,
 }
 
@@ -120,7 +153,7 @@ pub struct PatchCopy {
     #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
     pub from: String,
     /// JSON Pointer to the target.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
+    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)+$"))]
     pub path: String,
 }
 
@@ -138,7 +171,7 @@ pub struct PatchTest {
 /// One step of a JSON Patch document (RFC 6902), told apart by `op`; documentation of the
 /// wire format (the `json-patch` crate parses and applies it).
 #[derive(Debug, Clone, Union)]
-#[oai(discriminator_name = "op", rename = "JsonPatchOperation")]
+#[oai(discriminator_name = "op", one_of, rename = "JsonPatchOperation")]
 pub enum PatchOperationDoc {
     /// Add.
     #[oai(mapping = "add")]
@@ -169,11 +202,15 @@ impl Payload for JsonPatch {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        Vec::<PatchOperationDoc>::schema_ref()
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            items: Some(Box::new(PatchOperationDoc::schema_ref())),
+            max_items: Some(crate::service::patch::MAX_OPERATIONS),
+            ..MetaSchema::new("array")
+        }))
     }
 
     fn register(registry: &mut Registry) {
-        Vec::<PatchOperationDoc>::register(registry);
+        PatchOperationDoc::register(registry);
     }
 }
 
