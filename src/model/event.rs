@@ -114,7 +114,7 @@ pub struct EventCreate {
     #[validate(custom(function = "check_title"))]
     pub title: String,
     /// Description, at most 5000 characters; no control characters but tab, newline and
-    /// carriage return; null is the same as "".
+    /// carriage return. Absent or null means "" (the default).
     #[oai(
         validator(
             max_length = 5000,
@@ -126,8 +126,8 @@ pub struct EventCreate {
     #[serde(default, deserialize_with = "null_as_empty")]
     #[validate(custom(function = "check_description"))]
     pub description: String,
-    /// Location, at most 300 characters on one line (no control characters); null is the
-    /// same as "".
+    /// Location, at most 300 characters on one line (no control characters). Absent or null
+    /// means "" (the default).
     #[oai(
         validator(max_length = 300, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"),
         default,
@@ -140,7 +140,7 @@ pub struct EventCreate {
     pub starts_at: Timestamp,
     /// End, RFC 3339, after `starts_at`.
     pub ends_at: Timestamp,
-    /// Seats, 1 to 1000000; null or absent for unlimited.
+    /// Seats, 1 to 1000000; absent or null for unlimited (the default).
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")), nullable)]
     #[serde(default)]
     #[validate(custom(function = "check_capacity"))]

@@ -9,6 +9,9 @@
 //! - the JSON Patch operations as plain schemas (`JsonPatchAdd`, ...) instead of
 //!   poem-openapi's `JsonPatchOperation_JsonPatchAdd` wrappers around them;
 //! - `format: email` on sign-up emails;
+//! - no `default` in request body schemas: openapi-typescript (with its default options)
+//!   makes every property with a `default` required, which would force clients to send the
+//!   optional fields; the defaults are stated in the field descriptions instead;
 //! - request body examples (Swagger UI otherwise invents ~2 KB of text from the patterns);
 //! - `links` from each create to the read of what it created.
 
@@ -106,6 +109,7 @@ pub fn finish(document: &str) -> String {
             p["format"] = json!("email");
         }
     }
+    drop_request_defaults(&mut doc);
     let ids: Vec<String> = operations(&mut doc)
         .filter_map(|op| op["operationId"].as_str().map(str::to_owned))
         .collect();
@@ -138,6 +142,30 @@ pub fn finish(document: &str) -> String {
         });
     }
     serde_json::to_string(&doc).expect("a JSON value serialises")
+}
+
+/// Removes `default` from the properties of the schemas that request bodies refer to.
+fn drop_request_defaults(doc: &mut Value) {
+    let names: Vec<String> = operations(doc)
+        .filter_map(|op| {
+            op.pointer("/requestBody/content")
+                .and_then(Value::as_object)
+        })
+        .flat_map(|content| content.values())
+        .filter_map(|media| media.pointer("/schema/$ref").and_then(Value::as_str))
+        .filter_map(|r| r.strip_prefix("#/components/schemas/"))
+        .map(str::to_owned)
+        .collect();
+    for name in names {
+        let properties = doc
+            .pointer_mut(&format!("/components/schemas/{name}/properties"))
+            .and_then(Value::as_object_mut);
+        for property in properties.into_iter().flat_map(|p| p.values_mut()) {
+            if let Some(property) = property.as_object_mut() {
+                property.remove("default");
+            }
+        }
+    }
 }
 
 /// Every operation object of the document.

@@ -721,6 +721,17 @@ backend_tests! {
         assert_eq!(capacity["maximum"], json!(1_000_000.0));
         assert_eq!(capacity["nullable"], true);
         // A new event is a draft or published, nothing else.
+        // Optional request fields are optional for generated clients too: no `default`, which
+        // openapi-typescript turns into "required"; the default is in the description.
+        let create = &spec["components"]["schemas"]["EventCreate"];
+        assert_eq!(create["required"], json!(["title", "starts_at", "ends_at"]));
+        for (field, p) in create["properties"].as_object().unwrap() {
+            assert!(p.get("default").is_none(), "EventCreate.{field} has no default");
+        }
+        assert!(property(&spec, "EventCreate", "waitlist_enabled")["description"]
+            .as_str()
+            .unwrap()
+            .contains("default false"));
         let status = property(&spec, "EventCreate", "status");
         assert_eq!(enum_values(&spec, status), ["draft", "published"]);
         let read_status = property(&spec, "EventRead", "status");
