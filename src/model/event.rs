@@ -306,12 +306,12 @@ pub struct EventPatchView {
     /// Title.
     #[validate(custom(function = "check_title"))]
     pub title: String,
-    /// Description.
-    #[serde(deserialize_with = "null_as_empty")]
+    /// Description; a `remove` leaves it out, which clears it like `null`.
+    #[serde(default, deserialize_with = "null_as_empty")]
     #[validate(custom(function = "check_description"))]
     pub description: String,
-    /// Location.
-    #[serde(deserialize_with = "null_as_empty")]
+    /// Location; a `remove` clears it like `null`.
+    #[serde(default, deserialize_with = "null_as_empty")]
     #[validate(custom(function = "check_location"))]
     pub location: String,
     /// Start.

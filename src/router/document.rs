@@ -6,8 +6,6 @@
 //! - `security: []` on public operations (poem-openapi leaves them without `security`,
 //!   which reads as "not stated");
 //! - response header names as HTTP writes them (`ETag`, not poem-openapi's `ETAG`);
-//! - the JSON Patch operations as plain schemas (`JsonPatchAdd`, ...) instead of
-//!   poem-openapi's `JsonPatchOperation_JsonPatchAdd` wrappers around them;
 //! - `format: email` on sign-up emails;
 //! - no `default` in request body schemas: openapi-typescript (with its default options)
 //!   makes every property with a `default` required, which would force clients to send the
@@ -101,7 +99,6 @@ fn request_example(operation_id: &str) -> Option<Value> {
 pub fn finish(document: &str) -> String {
     let mut doc: Value = serde_json::from_str(document).expect("poem-openapi emits JSON");
     order_tags(&mut doc);
-    inline_union_wrappers(&mut doc);
     for (schema, property) in EMAIL_FIELDS {
         if let Some(p) = doc.pointer_mut(&format!(
             "/components/schemas/{schema}/properties/{property}"
@@ -228,85 +225,6 @@ fn order_tags(doc: &mut Value) {
                 .unwrap_or(TAG_ORDER.len())
         };
         tags.sort_by_key(rank);
-    }
-}
-
-/// poem-openapi documents a discriminated union `U` of objects `A`, `B`... through wrapper
-/// schemas `U_A` = `allOf: [{op: enum [a]}, {$ref: A}]`. This moves the discriminator property
-/// into `A` itself, points the union at `A`, and drops the wrappers: plain names in the spec
-/// and in generated clients.
-fn inline_union_wrappers(doc: &mut Value) {
-    let Some(schemas) = doc
-        .pointer_mut("/components/schemas")
-        .and_then(Value::as_object_mut)
-    else {
-        return;
-    };
-    let unions: Vec<String> = schemas
-        .iter()
-        .filter(|(_, s)| s.pointer("/discriminator/mapping").is_some())
-        .map(|(name, _)| name.clone())
-        .collect();
-    let mut renamed: Vec<(String, String)> = Vec::new();
-    for union in unions {
-        let mapping = schemas[&union]["discriminator"]["mapping"].clone();
-        for wrapper_ref in mapping.as_object().into_iter().flat_map(|m| m.values()) {
-            let Some(wrapper_name) = wrapper_ref
-                .as_str()
-                .and_then(|r| r.strip_prefix("#/components/schemas/"))
-            else {
-                continue;
-            };
-            let Some(wrapper) = schemas.get(wrapper_name).cloned() else {
-                continue;
-            };
-            let parts = wrapper["allOf"].as_array().cloned().unwrap_or_default();
-            let (Some(inline), Some(target_ref)) = (
-                parts.iter().find(|p| p.get("$ref").is_none()),
-                parts.iter().find_map(|p| p["$ref"].as_str()),
-            ) else {
-                continue;
-            };
-            let target_name = target_ref.trim_start_matches("#/components/schemas/");
-            let Some(target) = schemas.get_mut(target_name) else {
-                continue;
-            };
-            // The discriminator goes first: it is what a reader looks for.
-            let mut properties = inline["properties"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            properties.extend(
-                target["properties"]
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-            );
-            target["properties"] = Value::Object(properties);
-            let mut required = inline["required"].as_array().cloned().unwrap_or_default();
-            required.extend(target["required"].as_array().cloned().unwrap_or_default());
-            target["required"] = Value::Array(required);
-            schemas.remove(wrapper_name);
-            renamed.push((
-                wrapper_ref.as_str().unwrap_or_default().to_owned(),
-                target_ref.to_owned(),
-            ));
-        }
-    }
-    replace_refs(doc, &renamed);
-}
-
-/// Replaces every `$ref` (and discriminator mapping value) equal to a `from` by its `to`.
-fn replace_refs(value: &mut Value, renamed: &[(String, String)]) {
-    match value {
-        Value::String(s) => {
-            if let Some((_, to)) = renamed.iter().find(|(from, _)| from == s) {
-                *s = to.clone();
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| replace_refs(v, renamed)),
-        Value::Object(map) => map.values_mut().for_each(|v| replace_refs(v, renamed)),
-        _ => {}
     }
 }
 

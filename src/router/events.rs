@@ -12,7 +12,7 @@ use super::{
         Answer, ApiTags, BODY, Created, Current, E400, E401, E403, E404, E409, E412, E422, E500,
         E503, Tagged, parse_if_match,
     },
-    payload::{JsonBody, JsonPatch, OptionalJsonBody},
+    payload::{AttendeePatch, EventPatch, JsonBody, JsonPatch, OptionalJsonBody},
     users::Deleted,
 };
 use crate::{
@@ -136,7 +136,7 @@ impl EventsApi {
         /// Apply only if the event is still at this version (`"3"`); 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-        body: JsonPatch,
+        body: JsonPatch<EventPatch>,
     ) -> Answer<Tagged<EventRead>, { BODY | E401 | E403 | E404 | E409 | E412 | E422 | E500 | E503 }>
     {
         let precondition = parse_if_match(if_match.0);
@@ -276,7 +276,7 @@ impl EventsApi {
         /// Apply only if the record is still at this version; 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-        body: JsonPatch,
+        body: JsonPatch<AttendeePatch>,
     ) -> Answer<
         Tagged<AttendeeRead>,
         { BODY | E401 | E403 | E404 | E409 | E412 | E422 | E500 | E503 },

@@ -13,7 +13,7 @@ use super::{
         Answer, ApiTags, BODY, Created, Current, E400, E401, E403, E404, E409, E412, E422, E429,
         E500, E503, Tagged, parse_if_match,
     },
-    payload::{JsonBody, JsonPatch},
+    payload::{JsonBody, JsonPatch, UserPatch},
 };
 use crate::{
     model::{Limit, Offset, TokenRequest, TokenResponse, UserCreate, UserPage, UserRead},
@@ -156,7 +156,7 @@ impl UsersApi {
         /// Apply only if the user is still at this version (`"3"`, or `*`); 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-        body: JsonPatch,
+        body: JsonPatch<UserPatch>,
     ) -> Answer<Tagged<UserRead>, { BODY | E401 | E403 | E404 | E409 | E412 | E422 | E500 | E503 }>
     {
         let precondition = parse_if_match(if_match.0);

@@ -111,6 +111,18 @@ fn matches_pattern(schema: &Value, value: &str) -> bool {
         .is_match(value)
 }
 
+/// The documented variants of one operation of an operation's JSON Patch body.
+fn patch_variants<'a>(spec: &'a Value, id: &str) -> Vec<&'a Value> {
+    let body = &operation(spec, id)["requestBody"]["content"]["application/json-patch+json"];
+    let items = resolve(spec, &body["schema"]["items"]);
+    items["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{id}: one schema per kind of operation"))
+        .iter()
+        .map(|v| resolve(spec, v))
+        .collect()
+}
+
 /// A query parameter of an operation.
 fn parameter<'a>(op: &'a Value, name: &str) -> &'a Value {
     op["parameters"]
@@ -230,36 +242,27 @@ backend_tests! {
         assert_eq!(patch["requestBody"]["required"], true);
         let schema = resolve(&spec, &content["application/json-patch+json"]["schema"]);
         assert_eq!(schema["type"], "array");
-        // One schema per operation, told apart by `op`, each requiring its own members.
-        let op = resolve(&spec, &schema["items"]);
-        assert_eq!(op["discriminator"]["propertyName"], "op");
-        let mapping = op["discriminator"]["mapping"].as_object().expect("a mapping");
+        // Every RFC 6902 operation is documented, each requiring its own members.
+        let variants = patch_variants(&spec, "patchUser");
         for (name, required) in [
-            ("add", &["path", "value"][..]),
-            ("remove", &["path"][..]),
-            ("replace", &["path", "value"][..]),
-            ("move", &["from", "path"][..]),
-            ("copy", &["from", "path"][..]),
-            ("test", &["path", "value"][..]),
+            ("add", &["op", "path", "value"][..]),
+            ("remove", &["op", "path"][..]),
+            ("replace", &["op", "path", "value"][..]),
+            ("move", &["op", "from", "path"][..]),
+            ("copy", &["op", "from", "path"][..]),
+            ("test", &["op", "path", "value"][..]),
         ] {
-            let reference = json!({"$ref": mapping[name]});
-            let variant = resolve(&spec, &reference);
-            // The variant is `allOf: [{op: enum [name]}, {$ref: the operation's object}]`.
-            let parts: Vec<&Value> = match variant["allOf"].as_array() {
-                Some(parts) => parts.iter().map(|p| resolve(&spec, p)).collect(),
-                None => vec![variant],
-            };
-            let ops: Vec<&str> = parts.iter().flat_map(|p| enum_values_of(&p["properties"]["op"])).collect();
-            assert_eq!(ops, vec![name], "the {name} variant pins op");
-            let listed: Vec<&str> = parts
+            let variant = variants
                 .iter()
-                .filter_map(|p| p["required"].as_array())
-                .flatten()
+                .find(|v| enum_values_of(&v["properties"]["op"]).contains(&name))
+                .unwrap_or_else(|| panic!("a variant for {name}"));
+            let listed: Vec<&str> = variant["required"]
+                .as_array()
+                .unwrap()
+                .iter()
                 .filter_map(|v| v.as_str())
                 .collect();
-            for member in required {
-                assert!(listed.contains(member), "{name} requires {member}: {variant}");
-            }
+            assert_eq!(listed, required, "{name} requires its members");
         }
         let params = patch["parameters"].as_array().expect("parameters");
         assert!(
@@ -272,6 +275,108 @@ backend_tests! {
             header_doc(&patch["responses"]["200"], "ETag").is_some(),
             "ETag documented"
         );
+    }
+
+    async fn patch_schemas_name_the_writable_members_and_the_rules_of_their_values(app) {
+        let spec = spec(&app).await;
+        for (id, writable, removable) in [
+            ("patchUser", &["/email", "/full_name", "/password", "/role"][..], &["/password"][..]),
+            (
+                "patchEvent",
+                &[
+                    "/title",
+                    "/description",
+                    "/location",
+                    "/starts_at",
+                    "/ends_at",
+                    "/capacity",
+                    "/waitlist_enabled",
+                    "/status",
+                ][..],
+                &["/description", "/location", "/capacity"][..],
+            ),
+            ("patchAttendee", &["/status"][..], &[][..]),
+        ] {
+            let variants = patch_variants(&spec, id);
+            let paths_of = |op: &str| -> Vec<&str> {
+                variants
+                    .iter()
+                    .filter(|v| enum_values_of(&v["properties"]["op"]).contains(&op))
+                    .flat_map(|v| enum_values_of(&v["properties"]["path"]))
+                    .collect()
+            };
+            assert_eq!(paths_of("replace"), writable, "{id}: replace");
+            assert_eq!(paths_of("add"), writable, "{id}: add");
+            assert_eq!(paths_of("remove"), removable, "{id}: remove");
+            // move, copy and test take any pointer, but only test and copy's source may
+            // name the whole document.
+            for (op, member, whole) in [
+                ("move", "from", false),
+                ("move", "path", false),
+                ("copy", "from", true),
+                ("copy", "path", false),
+                ("test", "path", true),
+            ] {
+                let variant = variants
+                    .iter()
+                    .find(|v| enum_values_of(&v["properties"]["op"]) == [op])
+                    .unwrap_or_else(|| panic!("{id}: {op}"));
+                let pointer = &variant["properties"][member];
+                assert_eq!(matches_pattern(pointer, ""), whole, "{id}: {op} {member} \"\"");
+                assert!(matches_pattern(pointer, "/a~1b/0"), "{id}: {op} {member}");
+                assert!(!matches_pattern(pointer, "title"), "{id}: {op} {member}");
+            }
+        }
+        let value = |id: &str, path: &str| -> Value {
+            patch_variants(&spec, id)
+                .into_iter()
+                .find(|v| enum_values_of(&v["properties"]["path"]) == [path])
+                .unwrap_or_else(|| panic!("{id} {path}"))["properties"]["value"]
+                .clone()
+        };
+        assert_eq!(value("patchEvent", "/capacity")["maximum"], json!(1_000_000.0));
+        assert_eq!(value("patchEvent", "/capacity")["nullable"], true);
+        assert!(!matches_pattern(&value("patchEvent", "/title"), "   "));
+        assert_eq!(value("patchEvent", "/starts_at")["format"], "date-time");
+        assert_eq!(
+            enum_values(&spec, &value("patchEvent", "/status")),
+            ["draft", "published", "cancelled", "completed"]
+        );
+        assert_eq!(value("patchUser", "/email")["format"], "email");
+        assert_eq!(value("patchUser", "/password")["minLength"], 8);
+        assert_eq!(enum_values(&spec, &value("patchUser", "/role")), ["member", "admin"]);
+        assert_eq!(
+            enum_values(&spec, &value("patchAttendee", "/status")),
+            ["confirmed", "waitlisted", "cancelled", "checked_in"]
+        );
+
+        // Each documented write really is accepted.
+        let organizer = app.user().await;
+        let event = app.create_event(&organizer.token, json!({})).await;
+        let path = format!("/api/v1/events/{}", event.expect(201).body["id"].as_str().unwrap());
+        for (member, sample) in [
+            ("/title", json!("Renamed")),
+            ("/description", json!("Line one\nline two")),
+            ("/location", json!("Hall 2")),
+            ("/capacity", json!(10)),
+            ("/waitlist_enabled", json!(true)),
+            ("/status", json!("published")),
+        ] {
+            app.patch(&path, Some(&organizer.token), json!([{"op": "replace", "path": member, "value": sample}]), None)
+                .await
+                .expect(200);
+        }
+        // `remove` of an optional member clears it, as if it had been replaced with null.
+        for (member, cleared) in [("/description", json!("")), ("/location", json!("")), ("/capacity", Value::Null)] {
+            let resp = app
+                .patch(&path, Some(&organizer.token), json!([{"op": "remove", "path": member}]), None)
+                .await;
+            assert_eq!(resp.expect(200).body[&member[1..]], cleared, "{member} is cleared");
+        }
+        let me = format!("/api/v1/users/{}", organizer.id);
+        app.patch(&me, Some(&organizer.token), json!([{"op": "remove", "path": "/password"}]), None)
+            .await
+            .expect(200);
     }
 
     async fn a_bearer_security_scheme_protects_the_private_operations(app) {
@@ -546,12 +651,9 @@ backend_tests! {
             "EventPage",
             "AttendeePage",
             "RegistrationPage",
-            "JsonPatchAdd",
-            "JsonPatchRemove",
-            "JsonPatchReplace",
-            "JsonPatchMove",
-            "JsonPatchCopy",
-            "JsonPatchTest",
+            "UserPatchOperation",
+            "EventPatchOperation",
+            "AttendeePatchOperation",
             "EventCreateStatus",
             "HealthStatus",
         ] {
@@ -559,10 +661,6 @@ backend_tests! {
         }
         let list = json_schema(&spec, &operation(&spec, "listEvents")["responses"]["200"]);
         assert_eq!(list["title"], "EventPage");
-        // Each JSON Patch operation is one plain object that pins its `op`.
-        let add = &spec["components"]["schemas"]["JsonPatchAdd"];
-        assert_eq!(enum_values_of(&add["properties"]["op"]), ["add"]);
-        assert!(add["required"].as_array().unwrap().contains(&json!("op")));
     }
 
     async fn the_document_names_a_server_and_lists_tags_in_reading_order(app) {
@@ -764,15 +862,19 @@ backend_tests! {
             enum_values(&spec, &parameter(operation(&spec, "listAttendees"), "status")["schema"]),
             ["confirmed", "waitlisted", "cancelled", "checked_in"]
         );
-        // JSON Patch: never the whole document, at most 100 operations.
+        // JSON Patch: at most 100 operations, none replacing the whole document.
         let body = &operation(&spec, "patchEvent")["requestBody"]["content"]["application/json-patch+json"]["schema"];
         assert_eq!(body["maxItems"], 100);
-        for op in ["JsonPatchAdd", "JsonPatchRemove", "JsonPatchReplace", "JsonPatchMove"] {
-            let path = property(&spec, op, "path");
-            assert!(!matches_pattern(path, ""), "{op} refuses the whole document");
-            assert!(matches_pattern(path, "/title"), "{op} takes /title");
-            assert!(matches_pattern(path, "/a~1b/0"), "{op} takes escapes");
-            assert!(!matches_pattern(path, "title"), "{op} needs a leading slash");
+        for variant in patch_variants(&spec, "patchEvent") {
+            let ops = enum_values_of(&variant["properties"]["op"]);
+            if ops.iter().any(|op| ["add", "replace", "remove", "move"].contains(op)) {
+                let path = &variant["properties"]["path"];
+                let allows_whole = match path.get("pattern") {
+                    Some(_) => matches_pattern(path, ""),
+                    None => enum_values_of(path).contains(&""),
+                };
+                assert!(!allows_whole, "{ops:?} never writes the whole document");
+            }
         }
     }
 
