@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use validator::Validate;
 
-use super::{common::Timestamp, event::EventSummary};
+use super::{
+    common::{Nullable, Timestamp},
+    event::EventSummary,
+};
 use crate::entity::attendee;
 
 /// State of a registration.
@@ -48,7 +51,9 @@ impl From<AttendeeStatus> for attendee::AttendeeStatus {
 /// Registration request: empty to register the caller, or another user (organizer/admin).
 #[derive(Debug, Clone, Default, Object, Deserialize)]
 pub struct AttendeeCreate {
-    /// The user to register; the caller when absent.
+    /// The user to register (organizer or administrator only); the caller when absent or
+    /// null.
+    #[oai(nullable)]
     #[serde(default)]
     pub user_id: Option<Uuid>,
 }
@@ -65,8 +70,7 @@ pub struct AttendeeRead {
     /// Status.
     pub status: AttendeeStatus,
     /// 1-based place in the queue while waitlisted; null otherwise.
-    #[oai(nullable)]
-    pub waitlist_position: Option<i64>,
+    pub waitlist_position: Nullable<i64>,
     /// Time of the latest registration (UTC).
     pub registered_at: Timestamp,
     /// Last change (UTC).
@@ -82,7 +86,7 @@ impl From<attendee::Model> for AttendeeRead {
             event_id: m.event_id,
             user_id: m.user_id,
             status: m.status.into(),
-            waitlist_position: m.waitlist_position.map(i64::from),
+            waitlist_position: m.waitlist_position.map(i64::from).into(),
             registered_at: m.registered_at.into(),
             updated_at: m.updated_at.into(),
             version: m.version,
@@ -107,3 +111,15 @@ pub struct AttendeePatchView {
     /// Status.
     pub status: AttendeeStatus,
 }
+
+crate::page_type!(
+    AttendeePage,
+    AttendeeRead,
+    "One page of an event's attendees."
+);
+
+crate::page_type!(
+    RegistrationPage,
+    Registration,
+    "One page of the caller's registrations."
+);

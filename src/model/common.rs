@@ -11,10 +11,13 @@ use validator::ValidationError;
 pub const DEFAULT_LIMIT: u32 = 20;
 /// Largest page size of every list.
 pub const MAX_LIMIT: u32 = 100;
+/// Largest `offset` of every list.
+pub const MAX_OFFSET: u64 = 1_000_000_000;
 
-/// One page of a list.
-#[derive(Debug, Clone, Object)]
-pub struct Page<T: ParseFromJSON + ToJSON + Send + Sync> {
+/// One page of a list, as services return it; the API shows it as a named page type
+/// (`EventPage`...), made by [`page_type!`](crate::page_type).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
     /// The items of this page, in the list's stable order.
     pub items: Vec<T>,
     /// Number of items matching the filters, over all pages.
@@ -23,6 +26,219 @@ pub struct Page<T: ParseFromJSON + ToJSON + Send + Sync> {
     pub limit: u32,
     /// Number of items skipped.
     pub offset: u64,
+}
+
+/// Declares the API's page type of one item type: `{items, total, limit, offset}` with a
+/// plain schema name (a generic `Page<T>` would be named `Page_EventRead` in the spec).
+#[macro_export]
+macro_rules! page_type {
+    ($name:ident, $item:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, poem_openapi::Object)]
+        pub struct $name {
+            /// The items of this page, in the list's stable order.
+            pub items: Vec<$item>,
+            /// Number of items matching the filters, over all pages.
+            pub total: u64,
+            /// Page size used.
+            pub limit: u32,
+            /// Number of items skipped.
+            pub offset: u64,
+        }
+
+        impl From<$crate::model::Page<$item>> for $name {
+            fn from(page: $crate::model::Page<$item>) -> Self {
+                Self {
+                    items: page.items,
+                    total: page.total,
+                    limit: page.limit,
+                    offset: page.offset,
+                }
+            }
+        }
+    };
+}
+
+/// The `limit` query parameter of every list: page size, 1 to [`MAX_LIMIT`], default
+/// [`DEFAULT_LIMIT`]. One definition, so that every list documents and checks the same rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub u32);
+
+impl Default for Limit {
+    fn default() -> Self {
+        Limit(DEFAULT_LIMIT)
+    }
+}
+
+/// The `offset` query parameter of every list: items to skip, 0 to [`MAX_OFFSET`], default 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offset(pub u64);
+
+/// An optional integer query parameter with a range and a default.
+fn paging_schema(
+    format: &'static str,
+    description: &'static str,
+    (min, max): (u64, u64),
+    default: u64,
+) -> poem_openapi::registry::MetaSchemaRef {
+    poem_openapi::registry::MetaSchemaRef::Inline(Box::new(poem_openapi::registry::MetaSchema {
+        description: Some(description),
+        minimum: Some(min as f64),
+        maximum: Some(max as f64),
+        default: Some(default.into()),
+        ..poem_openapi::registry::MetaSchema::new_with_format("integer", format)
+    }))
+}
+
+/// Parses one paging parameter within `min..=max`; absent means `default`.
+fn parse_paging<I: IntoIterator<Item = A>, A: AsRef<str>>(
+    values: I,
+    (min, max): (u64, u64),
+    default: u64,
+) -> Result<u64, String> {
+    let Some(value) = values.into_iter().next() else {
+        return Ok(default);
+    };
+    match value.as_ref().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("must be an integer from {min} to {max}")),
+    }
+}
+
+macro_rules! paging_param {
+    ($ty:ident, $inner:ty, $format:literal, $description:literal, $range:expr, $default:expr) => {
+        impl poem_openapi::types::Type for $ty {
+            const IS_REQUIRED: bool = false;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> std::borrow::Cow<'static, str> {
+                stringify!($ty).into()
+            }
+
+            fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+                paging_schema($format, $description, $range, $default as u64)
+            }
+
+            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(
+                &'a self,
+            ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+                Box::new(self.as_raw_value().into_iter())
+            }
+        }
+
+        impl poem_openapi::types::ParseFromParameter for $ty {
+            fn parse_from_parameter(value: &str) -> poem_openapi::types::ParseResult<Self> {
+                Self::parse_from_parameters([value])
+            }
+
+            fn parse_from_parameters<I: IntoIterator<Item = A>, A: AsRef<str>>(
+                values: I,
+            ) -> poem_openapi::types::ParseResult<Self> {
+                parse_paging(values, $range, $default as u64)
+                    .map(|n| $ty(n as $inner))
+                    .map_err(poem_openapi::types::ParseError::custom)
+            }
+        }
+    };
+}
+
+paging_param!(
+    Limit,
+    u32,
+    "int32",
+    "Page size.",
+    (1, MAX_LIMIT as u64),
+    DEFAULT_LIMIT
+);
+paging_param!(
+    Offset,
+    u64,
+    "int64",
+    "Number of items to skip.",
+    (0, MAX_OFFSET),
+    0
+);
+
+/// A response field that is always sent and may be `null` (`required` and `nullable` in the
+/// spec). poem-openapi makes every `Option` field optional, which generated clients read as
+/// "may be missing".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nullable<T>(pub Option<T>);
+
+impl<T> From<Option<T>> for Nullable<T> {
+    fn from(value: Option<T>) -> Self {
+        Nullable(value)
+    }
+}
+
+impl<T: poem_openapi::types::Type> poem_openapi::types::Type for Nullable<T> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = T::RawValueType;
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        format!("Nullable_{}", T::name()).into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        match T::schema_ref() {
+            poem_openapi::registry::MetaSchemaRef::Inline(mut schema) => {
+                schema.nullable = true;
+                poem_openapi::registry::MetaSchemaRef::Inline(schema)
+            }
+            reference => poem_openapi::registry::MetaSchemaRef::Inline(Box::new(
+                poem_openapi::registry::MetaSchema {
+                    nullable: true,
+                    all_of: vec![reference],
+                    ..poem_openapi::registry::MetaSchema::ANY
+                },
+            )),
+        }
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_ref().and_then(T::as_raw_value)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match &self.0 {
+            Some(value) => value.raw_element_iter(),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+}
+
+impl<T: ToJSON> ToJSON for Nullable<T> {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(
+            self.0
+                .as_ref()
+                .and_then(ToJSON::to_json)
+                .unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        match value {
+            None | Some(serde_json::Value::Null) => Ok(Nullable(None)),
+            value => T::parse_from_json(value)
+                .map(|v| Nullable(Some(v)))
+                .map_err(poem_openapi::types::ParseError::propagate),
+        }
+    }
 }
 
 /// One invalid field of a request.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
-use super::common::{FIELD_PARAM, Timestamp, check_no_control_chars, check_single_line};
+use super::common::{FIELD_PARAM, Nullable, Timestamp, check_no_control_chars, check_single_line};
 use crate::entity::event;
 
 /// Largest capacity an event may have.
@@ -105,17 +105,34 @@ fn check_times(starts_at: &Timestamp, ends_at: &Timestamp) -> Result<(), Validat
 #[derive(Debug, Clone, Object, Deserialize, Validate)]
 #[validate(schema(function = "check_create_times", skip_on_field_errors = false))]
 pub struct EventCreate {
-    /// Title, 1 to 200 characters after trimming.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    /// Title, 1 to 200 characters after trimming; no control characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     #[validate(custom(function = "check_title"))]
     pub title: String,
-    /// Description, at most 5000 characters; null is the same as "".
-    #[oai(validator(max_length = 5000), default, nullable)]
+    /// Description, at most 5000 characters; no control characters but tab, newline and
+    /// carriage return. Absent or null means "" (the default).
+    #[oai(
+        validator(
+            max_length = 5000,
+            pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+        ),
+        default,
+        nullable
+    )]
     #[serde(default, deserialize_with = "null_as_empty")]
     #[validate(custom(function = "check_description"))]
     pub description: String,
-    /// Location, at most 300 characters; null is the same as "".
-    #[oai(validator(max_length = 300), default, nullable)]
+    /// Location, at most 300 characters on one line (no control characters). Absent or null
+    /// means "" (the default).
+    #[oai(
+        validator(max_length = 300, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"),
+        default,
+        nullable
+    )]
     #[serde(default, deserialize_with = "null_as_empty")]
     #[validate(custom(function = "check_location"))]
     pub location: String,
@@ -123,7 +140,7 @@ pub struct EventCreate {
     pub starts_at: Timestamp,
     /// End, RFC 3339, after `starts_at`.
     pub ends_at: Timestamp,
-    /// Seats, 1 to 1000000; null or absent for unlimited.
+    /// Seats, 1 to 1000000; absent or null for unlimited (the default).
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")), nullable)]
     #[serde(default)]
     #[validate(custom(function = "check_capacity"))]
@@ -135,15 +152,80 @@ pub struct EventCreate {
     /// `draft` (default) or `published`.
     #[serde(default)]
     #[validate(custom(function = "check_initial_status"))]
-    pub status: Option<EventStatus>,
+    pub status: Option<InitialStatus>,
 }
 
 fn check_create_times(e: &EventCreate) -> Result<(), ValidationError> {
     check_times(&e.starts_at, &e.ends_at)
 }
 
-fn check_initial_status(status: &EventStatus) -> Result<(), ValidationError> {
-    match status {
+/// The statuses a new event may have: the spec offers only these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum EventCreateStatus {
+    /// Visible to its organizer and admins only.
+    Draft,
+    /// Public; accepts registrations until it ends.
+    Published,
+}
+
+/// `EventCreate.status`: documented as [`EventCreateStatus`], but parsed as any
+/// [`EventStatus`] so that `cancelled` gets a field error (422) naming `status` rather than a
+/// parse error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InitialStatus(pub EventStatus);
+
+impl From<InitialStatus> for event::EventStatus {
+    fn from(s: InitialStatus) -> Self {
+        s.0.into()
+    }
+}
+
+impl poem_openapi::types::Type for InitialStatus {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        EventCreateStatus::name()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        EventCreateStatus::schema_ref()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        EventCreateStatus::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl poem_openapi::types::ParseFromJSON for InitialStatus {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        EventStatus::parse_from_json(value)
+            .map(InitialStatus)
+            .map_err(poem_openapi::types::ParseError::propagate)
+    }
+}
+
+impl poem_openapi::types::ToJSON for InitialStatus {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        self.0.to_json()
+    }
+}
+
+fn check_initial_status(status: &InitialStatus) -> Result<(), ValidationError> {
+    match status.0 {
         EventStatus::Draft | EventStatus::Published => Ok(()),
         _ => {
             let mut e = ValidationError::new("status");
@@ -169,8 +251,7 @@ pub struct EventRead {
     /// End (UTC).
     pub ends_at: Timestamp,
     /// Seats; null is unlimited.
-    #[oai(nullable)]
-    pub capacity: Option<i64>,
+    pub capacity: Nullable<i64>,
     /// Whether a full event queues registrations.
     pub waitlist_enabled: bool,
     /// Lifecycle status.
@@ -182,8 +263,7 @@ pub struct EventRead {
     /// Waitlisted attendees.
     pub waitlist_count: i64,
     /// Free seats; null when capacity is unlimited.
-    #[oai(nullable)]
-    pub available_seats: Option<i64>,
+    pub available_seats: Nullable<i64>,
     /// Creation time (UTC).
     pub created_at: Timestamp,
     /// Last change of the event's own fields (UTC).
@@ -202,13 +282,15 @@ impl From<event::Model> for EventRead {
             location: m.location,
             starts_at: m.starts_at.into(),
             ends_at: m.ends_at.into(),
-            capacity,
+            capacity: capacity.into(),
             waitlist_enabled: m.waitlist_enabled,
             status: m.status.into(),
             organizer_id: m.organizer_id,
             confirmed_count: m.confirmed_count.into(),
             waitlist_count: m.waitlist_count.into(),
-            available_seats: capacity.map(|c| (c - i64::from(m.confirmed_count)).max(0)),
+            available_seats: capacity
+                .map(|c| (c - i64::from(m.confirmed_count)).max(0))
+                .into(),
             created_at: m.created_at.into(),
             updated_at: m.updated_at.into(),
             version: m.version,
@@ -224,12 +306,12 @@ pub struct EventPatchView {
     /// Title.
     #[validate(custom(function = "check_title"))]
     pub title: String,
-    /// Description.
-    #[serde(deserialize_with = "null_as_empty")]
+    /// Description; a `remove` leaves it out, which clears it like `null`.
+    #[serde(default, deserialize_with = "null_as_empty")]
     #[validate(custom(function = "check_description"))]
     pub description: String,
-    /// Location.
-    #[serde(deserialize_with = "null_as_empty")]
+    /// Location; a `remove` clears it like `null`.
+    #[serde(default, deserialize_with = "null_as_empty")]
     #[validate(custom(function = "check_location"))]
     pub location: String,
     /// Start.
@@ -326,3 +408,5 @@ impl From<&event::Model> for EventSummary {
         }
     }
 }
+
+crate::page_type!(EventPage, EventRead, "One page of events.");

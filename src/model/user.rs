@@ -40,7 +40,7 @@ impl From<Role> for user::Role {
 /// Sign-up request.
 #[derive(Clone, Object, Deserialize, Validate)]
 pub struct UserCreate {
-    /// Email address, unique regardless of case.
+    /// Email address, at most 254 characters, unique regardless of case.
     #[oai(validator(max_length = 254))]
     #[validate(length(max = 254), email, custom(function = "check_email_chars"))]
     pub email: String,
@@ -48,8 +48,12 @@ pub struct UserCreate {
     #[oai(validator(min_length = 8, max_length = 128), write_only)]
     #[validate(length(min = 8, max = 128))]
     pub password: String,
-    /// Display name, 1 to 100 characters after trimming.
-    #[oai(validator(min_length = 1, max_length = 100))]
+    /// Display name, 1 to 100 characters after trimming; no control characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     #[validate(custom(function = "check_full_name"))]
     pub full_name: String,
 }
@@ -224,3 +228,5 @@ impl std::fmt::Debug for LogoutRequest {
             .finish()
     }
 }
+
+crate::page_type!(UserPage, UserRead, "One page of users.");

@@ -1,18 +1,27 @@
-//! Helpers shared by the resource routers: tags, ETags, If-Match, paging parameters.
+//! Helpers shared by the resource routers: tags, ETags, If-Match, and the error statuses each
+//! operation documents.
 
-use poem_openapi::{ApiResponse, Tags, payload::Json, types::ToJSON};
+use poem::{IntoResponse, Response};
+use poem_openapi::{
+    ApiResponse, Tags,
+    registry::{MetaResponses, Registry},
+    types::ToJSON,
+};
 
-use crate::model::{AttendeeRead, EventRead, UserRead};
+use super::payload::JsonBody;
+use crate::{
+    error::ApiError,
+    model::{AttendeeRead, EventRead, UserRead},
+    service::{self, patch::Precondition},
+};
 
-use crate::service::patch::Precondition;
-
-/// Groups of operations in the spec.
+/// Groups of operations in the spec, in the order a reader meets them.
 #[derive(Tags)]
 pub enum ApiTags {
-    /// Sign-up, profiles and administration of users.
-    Users,
     /// Access tokens.
     Auth,
+    /// Sign-up, profiles and administration of users.
+    Users,
     /// Events and their lifecycle.
     Events,
     /// Registrations, the waitlist and check-in.
@@ -66,13 +75,32 @@ impl Resource for AttendeeRead {
 pub enum Tagged<T: ToJSON + Send + Sync> {
     /// The resource; `ETag` is its version.
     #[oai(status = 200)]
-    Ok(Json<T>, #[oai(header = "ETag")] String),
+    Ok(JsonBody<T>, #[oai(header = "ETag")] String),
 }
 
 impl<T: Resource + ToJSON + Send + Sync> From<T> for Tagged<T> {
     fn from(resource: T) -> Self {
         let tag = etag(resource.version());
-        Tagged::Ok(Json(resource), tag)
+        Tagged::Ok(JsonBody(resource), tag)
+    }
+}
+
+/// A single resource read with `GET`, which honours `If-None-Match`.
+#[derive(ApiResponse)]
+pub enum Current<T: ToJSON + Send + Sync> {
+    /// The resource; `ETag` is its version.
+    #[oai(status = 200)]
+    Ok(JsonBody<T>, #[oai(header = "ETag")] String),
+    /// `If-None-Match` names the current version: the copy the client holds is still
+    /// current. No body.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
+
+impl<T: Resource + ToJSON + Send + Sync> From<T> for Current<T> {
+    fn from(resource: T) -> Self {
+        let tag = etag(resource.version());
+        Current::Ok(JsonBody(resource), tag)
     }
 }
 
@@ -82,7 +110,7 @@ pub enum Created<T: ToJSON + Send + Sync> {
     /// Created; `Location` is its URL and `ETag` its version.
     #[oai(status = 201)]
     Created(
-        Json<T>,
+        JsonBody<T>,
         #[oai(header = "Location")] String,
         #[oai(header = "ETag")] String,
     ),
@@ -91,7 +119,7 @@ pub enum Created<T: ToJSON + Send + Sync> {
 impl<T: Resource + ToJSON + Send + Sync> From<T> for Created<T> {
     fn from(resource: T) -> Self {
         let (location, tag) = (resource.location(), etag(resource.version()));
-        Created::Created(Json(resource), location, tag)
+        Created::Created(JsonBody(resource), location, tag)
     }
 }
 
@@ -114,9 +142,100 @@ pub fn parse_if_match(value: Option<String>) -> Option<Precondition> {
     Some(Precondition::Versions(versions))
 }
 
-/// Default page size.
-pub fn default_limit() -> u32 {
-    crate::model::DEFAULT_LIMIT
+/// Bit flags naming the error statuses an operation documents: `Problems<{ E401 | E404 }>`.
+pub const E400: u32 = 1 << 0;
+/// 401: no, or an invalid, bearer token.
+pub const E401: u32 = 1 << 1;
+/// 403: authenticated but not allowed.
+pub const E403: u32 = 1 << 2;
+/// 404: no such resource, or one the caller may not see.
+pub const E404: u32 = 1 << 3;
+/// 409: conflicts with the current state.
+pub const E409: u32 = 1 << 4;
+/// 412: `If-Match` did not match.
+pub const E412: u32 = 1 << 5;
+/// 413: body too large.
+pub const E413: u32 = 1 << 6;
+/// 415: wrong `Content-Type`.
+pub const E415: u32 = 1 << 7;
+/// 422: well-formed but invalid values.
+pub const E422: u32 = 1 << 8;
+/// 429: rate limited.
+pub const E429: u32 = 1 << 9;
+/// 500: unexpected failure.
+pub const E500: u32 = 1 << 10;
+/// 503: database unavailable.
+pub const E503: u32 = 1 << 11;
+
+/// Statuses of an operation that takes a JSON body: malformed, too large, wrong type.
+pub const BODY: u32 = E400 | E413 | E415;
+
+const FLAGS: [(u16, u32); 12] = [
+    (400, E400),
+    (401, E401),
+    (403, E403),
+    (404, E404),
+    (409, E409),
+    (412, E412),
+    (413, E413),
+    (415, E415),
+    (422, E422),
+    (429, E429),
+    (500, E500),
+    (503, E503),
+];
+
+fn listed(statuses: u32, status: u16) -> bool {
+    FLAGS
+        .iter()
+        .any(|(code, flag)| *code == status && statuses & flag != 0)
+}
+
+/// An error of an operation that can only answer with `STATUSES` (flags above): the same
+/// problem responses as [`ApiError`], but the spec lists only those statuses for it.
+#[derive(Debug)]
+pub struct Problems<const STATUSES: u32>(pub ApiError);
+
+/// Result of an operation whose error statuses are `STATUSES`.
+pub type Answer<T, const STATUSES: u32> = Result<T, Problems<STATUSES>>;
+
+impl<const STATUSES: u32> From<service::Error> for Problems<STATUSES> {
+    fn from(err: service::Error) -> Self {
+        let err = ApiError::from(err);
+        // A status the operation does not document is a spec bug: tests catch it here.
+        debug_assert!(
+            listed(STATUSES, err.status().as_u16()),
+            "status {} is not among the documented error statuses of this operation; \
+             add it to the operation's `Problems<...>`",
+            err.status()
+        );
+        Problems(err)
+    }
+}
+
+impl<const STATUSES: u32> IntoResponse for Problems<STATUSES> {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl<const STATUSES: u32> From<Problems<STATUSES>> for poem::Error {
+    fn from(err: Problems<STATUSES>) -> Self {
+        err.0.into()
+    }
+}
+
+impl<const STATUSES: u32> ApiResponse for Problems<STATUSES> {
+    fn meta() -> MetaResponses {
+        let mut meta = ApiError::meta();
+        meta.responses
+            .retain(|r| r.status.is_some_and(|status| listed(STATUSES, status)));
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        ApiError::register(registry);
+    }
 }
 
 #[cfg(test)]

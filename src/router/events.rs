@@ -3,21 +3,22 @@
 use poem_openapi::{
     OpenApi,
     param::{Header, Path, Query},
-    payload::Json,
 };
 use uuid::Uuid;
 
 use super::{
     auth::{BearerAuth, MaybeAuth},
-    common::{ApiTags, Created, Tagged, default_limit, parse_if_match},
-    payload::{JsonBody, JsonPatch, OptionalJsonBody},
+    common::{
+        Answer, ApiTags, BODY, Created, Current, E400, E401, E403, E404, E409, E412, E422, E500,
+        E503, Tagged, parse_if_match,
+    },
+    payload::{AttendeePatch, EventPatch, JsonBody, JsonPatch, OptionalJsonBody},
     users::Deleted,
 };
 use crate::{
-    error::ApiResult,
     model::{
-        AttendeeCreate, AttendeeRead, AttendeeStatus, EventCreate, EventFilter, EventRead,
-        EventSort, EventStatus, Page, Registration, Timestamp,
+        AttendeeCreate, AttendeePage, AttendeeRead, AttendeeStatus, EventCreate, EventFilter,
+        EventPage, EventRead, EventSort, EventStatus, Limit, Offset, RegistrationPage, Timestamp,
     },
     state::AppState,
 };
@@ -30,8 +31,9 @@ pub struct EventsApi {
 
 #[OpenApi(prefix_path = "/api/v1")]
 impl EventsApi {
-    /// Create an event; the caller becomes its organizer. `status` is `draft` (default) or
-    /// `published`.
+    /// Create an event
+    ///
+    /// The caller becomes its organizer. `status` is `draft` (default) or `published`.
     #[oai(
         path = "/events",
         method = "post",
@@ -42,12 +44,14 @@ impl EventsApi {
         &self,
         auth: BearerAuth,
         body: JsonBody<EventCreate>,
-    ) -> ApiResult<Created<EventRead>> {
+    ) -> Answer<Created<EventRead>, { BODY | E401 | E422 | E500 | E503 }> {
         Ok(self.state.events.create(&auth.0, body.0).await?.into())
     }
 
-    /// List events: published, cancelled and completed ones, plus the caller's own drafts
-    /// (administrators see all).
+    /// List events
+    ///
+    /// Published, cancelled and completed events, plus the caller's own drafts
+    /// (administrators see all). Anyone may list; a token that is sent must be valid (401).
     #[oai(
         path = "/events",
         method = "get",
@@ -66,25 +70,17 @@ impl EventsApi {
         starts_after: Query<Option<Timestamp>>,
         /// Only events starting before this instant (RFC 3339).
         starts_before: Query<Option<Timestamp>>,
-        /// Case-insensitive text searched in title and description.
-        #[oai(validator(max_length = 200))]
+        /// Case-insensitive text searched in title and description (no control characters).
+        #[oai(validator(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
         q: Query<Option<String>>,
         /// Order: `starts_at` (default), `-starts_at`, `created_at`, `-created_at`, `title`;
         /// ties are broken by id.
         sort: Query<Option<EventSort>>,
-        /// Page size, 1 to 100.
-        #[oai(
-            default = "default_limit",
-            validator(minimum(value = "1"), maximum(value = "100"))
-        )]
-        limit: Query<u32>,
-        /// Items to skip.
-        #[oai(
-            default,
-            validator(minimum(value = "0"), maximum(value = "1000000000"))
-        )]
-        offset: Query<u64>,
-    ) -> ApiResult<Json<Page<EventRead>>> {
+        /// Page size.
+        limit: Query<Limit>,
+        /// Number of items to skip.
+        offset: Query<Offset>,
+    ) -> Answer<JsonBody<EventPage>, { E400 | E401 | E500 | E503 }> {
         let filter = EventFilter {
             status: status.0,
             organizer_id: organizer_id.0,
@@ -93,28 +89,39 @@ impl EventsApi {
             q: q.0,
             sort: sort.0.unwrap_or_default(),
         };
-        Ok(Json(
-            self.state
-                .events
-                .list(auth.0.as_ref(), filter, limit.0, offset.0)
-                .await?,
-        ))
+        let page = (self.state.events)
+            .list(auth.0.as_ref(), filter, limit.0.0, offset.0.0)
+            .await?;
+        Ok(JsonBody(page.into()))
     }
 
-    /// One event. Drafts are visible to their organizer and administrators only (404).
+    /// Get an event
+    ///
+    /// Anyone may read published, cancelled and completed events; drafts are visible to their
+    /// organizer and administrators only (404 for others).
     #[oai(
         path = "/events/:id",
         method = "get",
         tag = "ApiTags::Events",
         operation_id = "getEvent"
     )]
-    async fn get_event(&self, auth: MaybeAuth, id: Path<Uuid>) -> ApiResult<Tagged<EventRead>> {
+    async fn get_event(
+        &self,
+        auth: MaybeAuth,
+        /// The event's id.
+        id: Path<Uuid>,
+        /// Answer 304 without a body if the event is still at this version (`"3"`).
+        #[oai(name = "If-None-Match")]
+        _if_none_match: Header<Option<String>>,
+    ) -> Answer<Current<EventRead>, { E401 | E404 | E500 | E503 }> {
         Ok(self.state.events.get(auth.0.as_ref(), id.0).await?.into())
     }
 
-    /// Change an event with a JSON Patch (organizer or administrator) on `/title`,
-    /// `/description`, `/location`, `/starts_at`, `/ends_at`, `/capacity`,
-    /// `/waitlist_enabled`, `/status`.
+    /// Change an event
+    ///
+    /// A JSON Patch (organizer or administrator) on `/title`, `/description`, `/location`,
+    /// `/starts_at`, `/ends_at`, `/capacity`, `/waitlist_enabled`, `/status`. Status moves and
+    /// capacity rules that refuse the result are 409.
     #[oai(
         path = "/events/:id",
         method = "patch",
@@ -124,12 +131,14 @@ impl EventsApi {
     async fn patch_event(
         &self,
         auth: BearerAuth,
+        /// The event's id.
         id: Path<Uuid>,
         /// Apply only if the event is still at this version (`"3"`); 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-        body: JsonPatch,
-    ) -> ApiResult<Tagged<EventRead>> {
+        body: JsonPatch<EventPatch>,
+    ) -> Answer<Tagged<EventRead>, { BODY | E401 | E403 | E404 | E409 | E412 | E422 | E500 | E503 }>
+    {
         let precondition = parse_if_match(if_match.0);
         Ok(self
             .state
@@ -139,7 +148,9 @@ impl EventsApi {
             .into())
     }
 
-    /// Delete an event and its attendee records (organizer or administrator).
+    /// Delete an event
+    ///
+    /// Removes the event and its attendee records (organizer or administrator).
     #[oai(
         path = "/events/:id",
         method = "delete",
@@ -149,11 +160,12 @@ impl EventsApi {
     async fn delete_event(
         &self,
         auth: BearerAuth,
+        /// The event's id.
         id: Path<Uuid>,
         /// Delete only if the event is still at this version; 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> ApiResult<Deleted> {
+    ) -> Answer<Deleted, { E401 | E403 | E404 | E412 | E500 | E503 }> {
         let precondition = parse_if_match(if_match.0);
         self.state
             .events
@@ -162,7 +174,9 @@ impl EventsApi {
         Ok(Deleted::NoContent)
     }
 
-    /// Register the caller (empty body or `{}`), or another user with `{"user_id": ...}`
+    /// Register for an event
+    ///
+    /// Registers the caller (no body, or `{}`), or another user with `{"user_id": ...}`
     /// (organizer or administrator). A free seat confirms; a full event with a waitlist
     /// queues; re-registering after cancelling reactivates the record at the back of the queue.
     #[oai(
@@ -174,9 +188,10 @@ impl EventsApi {
     async fn register(
         &self,
         auth: BearerAuth,
+        /// The event's id.
         id: Path<Uuid>,
         body: OptionalJsonBody<AttendeeCreate>,
-    ) -> ApiResult<Created<AttendeeRead>> {
+    ) -> Answer<Created<AttendeeRead>, { BODY | E401 | E403 | E404 | E409 | E500 | E503 }> {
         Ok(self
             .state
             .attendees
@@ -185,7 +200,9 @@ impl EventsApi {
             .into())
     }
 
-    /// An event's attendees by registration time (organizer or administrator).
+    /// List an event's attendees
+    ///
+    /// By registration time, optionally filtered by status (organizer or administrator).
     #[oai(
         path = "/events/:id/attendees",
         method = "get",
@@ -195,31 +212,24 @@ impl EventsApi {
     async fn list_attendees(
         &self,
         auth: BearerAuth,
+        /// The event's id.
         id: Path<Uuid>,
         /// Only records with this status.
         status: Query<Option<AttendeeStatus>>,
-        /// Page size, 1 to 100.
-        #[oai(
-            default = "default_limit",
-            validator(minimum(value = "1"), maximum(value = "100"))
-        )]
-        limit: Query<u32>,
-        /// Items to skip.
-        #[oai(
-            default,
-            validator(minimum(value = "0"), maximum(value = "1000000000"))
-        )]
-        offset: Query<u64>,
-    ) -> ApiResult<Json<Page<AttendeeRead>>> {
-        Ok(Json(
-            self.state
-                .attendees
-                .list(&auth.0, id.0, status.0, limit.0, offset.0)
-                .await?,
-        ))
+        /// Page size.
+        limit: Query<Limit>,
+        /// Number of items to skip.
+        offset: Query<Offset>,
+    ) -> Answer<JsonBody<AttendeePage>, { E400 | E401 | E403 | E404 | E500 | E503 }> {
+        let page = (self.state.attendees)
+            .list(&auth.0, id.0, status.0, limit.0.0, offset.0.0)
+            .await?;
+        Ok(JsonBody(page.into()))
     }
 
-    /// One attendee record (its user, the organizer or an administrator).
+    /// Get an attendee record
+    ///
+    /// Visible to its user, the event's organizer and administrators (404 for others).
     #[oai(
         path = "/events/:id/attendees/:attendee_id",
         method = "get",
@@ -229,9 +239,14 @@ impl EventsApi {
     async fn get_attendee(
         &self,
         auth: BearerAuth,
+        /// The event's id.
         id: Path<Uuid>,
+        /// The attendee record's id.
         attendee_id: Path<Uuid>,
-    ) -> ApiResult<Tagged<AttendeeRead>> {
+        /// Answer 304 without a body if the record is still at this version (`"3"`).
+        #[oai(name = "If-None-Match")]
+        _if_none_match: Header<Option<String>>,
+    ) -> Answer<Current<AttendeeRead>, { E401 | E404 | E500 | E503 }> {
         Ok(self
             .state
             .attendees
@@ -240,9 +255,11 @@ impl EventsApi {
             .into())
     }
 
-    /// Change an attendee's `/status` with a JSON Patch: `cancelled` (the attendee, from
-    /// confirmed or waitlisted; organizer or administrator from any active status) or
-    /// `checked_in` (organizer or administrator, from confirmed, on a published event).
+    /// Change an attendee's status
+    ///
+    /// A JSON Patch on `/status` only: `cancelled` (the attendee, from confirmed or
+    /// waitlisted; organizer or administrator from any active status) or `checked_in`
+    /// (organizer or administrator, from confirmed, on a published event).
     #[oai(
         path = "/events/:id/attendees/:attendee_id",
         method = "patch",
@@ -252,13 +269,18 @@ impl EventsApi {
     async fn patch_attendee(
         &self,
         auth: BearerAuth,
+        /// The event's id.
         id: Path<Uuid>,
+        /// The attendee record's id.
         attendee_id: Path<Uuid>,
         /// Apply only if the record is still at this version; 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-        body: JsonPatch,
-    ) -> ApiResult<Tagged<AttendeeRead>> {
+        body: JsonPatch<AttendeePatch>,
+    ) -> Answer<
+        Tagged<AttendeeRead>,
+        { BODY | E401 | E403 | E404 | E409 | E412 | E422 | E500 | E503 },
+    > {
         let precondition = parse_if_match(if_match.0);
         Ok(self
             .state
@@ -268,7 +290,10 @@ impl EventsApi {
             .into())
     }
 
-    /// Cancel a registration (same as patching its status to `cancelled`).
+    /// Cancel a registration
+    ///
+    /// The same as patching its status to `cancelled`; promotes the oldest waitlisted
+    /// attendee when a seat frees up.
     #[oai(
         path = "/events/:id/attendees/:attendee_id",
         method = "delete",
@@ -278,12 +303,14 @@ impl EventsApi {
     async fn cancel_attendee(
         &self,
         auth: BearerAuth,
+        /// The event's id.
         id: Path<Uuid>,
+        /// The attendee record's id.
         attendee_id: Path<Uuid>,
         /// Cancel only if the record is still at this version; 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> ApiResult<Deleted> {
+    ) -> Answer<Deleted, { E401 | E403 | E404 | E409 | E412 | E500 | E503 }> {
         let precondition = parse_if_match(if_match.0);
         self.state
             .attendees
@@ -292,7 +319,9 @@ impl EventsApi {
         Ok(Deleted::NoContent)
     }
 
-    /// The caller's registrations, each with an event summary, by registration time.
+    /// List the caller's registrations
+    ///
+    /// Each attendee record with a summary of its event, by registration time.
     #[oai(
         path = "/users/me/registrations",
         method = "get",
@@ -304,24 +333,14 @@ impl EventsApi {
         auth: BearerAuth,
         /// Only records with this status.
         status: Query<Option<AttendeeStatus>>,
-        /// Page size, 1 to 100.
-        #[oai(
-            default = "default_limit",
-            validator(minimum(value = "1"), maximum(value = "100"))
-        )]
-        limit: Query<u32>,
-        /// Items to skip.
-        #[oai(
-            default,
-            validator(minimum(value = "0"), maximum(value = "1000000000"))
-        )]
-        offset: Query<u64>,
-    ) -> ApiResult<Json<Page<Registration>>> {
-        Ok(Json(
-            self.state
-                .attendees
-                .my_registrations(&auth.0, status.0, limit.0, offset.0)
-                .await?,
-        ))
+        /// Page size.
+        limit: Query<Limit>,
+        /// Number of items to skip.
+        offset: Query<Offset>,
+    ) -> Answer<JsonBody<RegistrationPage>, { E400 | E401 | E500 | E503 }> {
+        let page = (self.state.attendees)
+            .my_registrations(&auth.0, status.0, limit.0.0, offset.0.0)
+            .await?;
+        Ok(JsonBody(page.into()))
     }
 }

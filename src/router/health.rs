@@ -1,13 +1,16 @@
 //! Unversioned operational probes.
 
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::common::ApiTags;
+use super::{
+    common::{Answer, ApiTags, E413},
+    payload::JsonBody,
+};
 use crate::state::AppState;
 
 /// Overall status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "lowercase")]
+#[oai(rename_all = "lowercase", rename = "HealthStatus")]
 pub enum Status {
     /// Serving.
     Ok,
@@ -49,10 +52,10 @@ pub struct Readiness {
 pub enum ReadinessResponse {
     /// Ready.
     #[oai(status = 200)]
-    Ready(Json<Readiness>),
+    Ready(JsonBody<Readiness>),
     /// Not ready: the database did not answer within a second, or the process is shutting down.
     #[oai(status = 503)]
-    Unavailable(Json<Readiness>),
+    Unavailable(JsonBody<Readiness>),
 }
 
 /// Health probes.
@@ -63,22 +66,30 @@ pub struct HealthApi {
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
-    /// Liveness: 200 while the process serves.
+    /// Liveness probe
+    ///
+    /// 200 while the process serves; it touches no database. The only client error is the
+    /// body limit every request goes through (413).
     #[oai(path = "/health/live", method = "get", operation_id = "live")]
-    async fn live(&self) -> Json<Liveness> {
-        Json(Liveness { status: Status::Ok })
+    async fn live(&self) -> Answer<JsonBody<Liveness>, E413> {
+        Ok(JsonBody(Liveness { status: Status::Ok }))
     }
 
-    /// Readiness: 200 when a database round trip succeeds within 1 s, else 503.
+    /// Readiness probe
+    ///
+    /// 200 when a database round trip succeeds within 1 s; 503 otherwise, and while the
+    /// process shuts down.
     #[oai(path = "/health/ready", method = "get", operation_id = "ready")]
-    async fn ready(&self) -> ReadinessResponse {
-        self.readiness().await
+    async fn ready(&self) -> Answer<ReadinessResponse, E413> {
+        Ok(self.readiness().await)
     }
 
-    /// Same as `/health/ready`.
+    /// Health check
+    ///
+    /// The same answer as `/health/ready`, for tools that probe `/health`.
     #[oai(path = "/health", method = "get", operation_id = "health")]
-    async fn health(&self) -> ReadinessResponse {
-        self.readiness().await
+    async fn health(&self) -> Answer<ReadinessResponse, E413> {
+        Ok(self.readiness().await)
     }
 }
 
@@ -86,7 +97,7 @@ impl HealthApi {
     async fn readiness(&self) -> ReadinessResponse {
         let latency = self.state.health.database_latency().await;
         if self.state.health.is_draining() {
-            return ReadinessResponse::Unavailable(Json(Readiness {
+            return ReadinessResponse::Unavailable(JsonBody(Readiness {
                 status: Status::Unavailable,
                 database: if latency.is_some() {
                     DatabaseStatus::Ok
@@ -97,12 +108,12 @@ impl HealthApi {
             }));
         }
         match latency {
-            Some(latency) => ReadinessResponse::Ready(Json(Readiness {
+            Some(latency) => ReadinessResponse::Ready(JsonBody(Readiness {
                 status: Status::Ok,
                 database: DatabaseStatus::Ok,
                 latency_ms: Some(latency.as_millis() as u64),
             })),
-            None => ReadinessResponse::Unavailable(Json(Readiness {
+            None => ReadinessResponse::Unavailable(JsonBody(Readiness {
                 status: Status::Unavailable,
                 database: DatabaseStatus::Unreachable,
                 latency_ms: None,

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod client_addr;
 pub mod common;
+pub mod document;
 pub mod events;
 pub mod health;
 pub mod middleware;
@@ -13,8 +14,10 @@ pub mod users;
 
 use std::sync::Arc;
 
-use poem::{Endpoint, EndpointExt, Route, middleware::CatchPanic};
-use poem_openapi::OpenApiService;
+use poem::{
+    Endpoint, EndpointExt, Response, Route, endpoint::make_sync, middleware::CatchPanic, web::Html,
+};
+use poem_openapi::{ContactObject, LicenseObject, OpenApiService, ServerObject};
 
 use crate::{config::Config, state::AppState};
 
@@ -52,13 +55,23 @@ pub fn api_service(
         "REST API for events, users and attendees. Errors are RFC 9457 problem documents; \
          PATCH takes RFC 6902 JSON Patch (`application/json-patch+json`).",
     )
+    .server(ServerObject::new("/").description("This server"))
+    .contact(ContactObject::new().name("event-manager maintainers"))
+    .license(LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))
 }
 
 /// The whole application: routes, spec, docs and middleware.
 pub fn build(state: AppState) -> impl Endpoint + use<> {
     let api = api_service(&state);
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let original = api.spec();
+    let document = document::finish(&original);
+    let docs_html = document::swagger_ui_html(&original, &api.swagger_ui_html(), &document);
+    let spec = make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .body(document.clone())
+    });
+    let docs = Route::new().at("/", make_sync(move |_| Html(docs_html.clone())));
     let config = state.config.clone();
     let table = Arc::new(middleware::RouteTable::from_spec(&api.spec()));
     let routes = Route::new()

@@ -1,18 +1,25 @@
 //! Request bodies: JSON parsed by serde (strict types, no coercion of `97` into `"97"`) and
 //! JSON Patch documents. Malformed bodies become 400 problems naming the offending field.
 
-use poem::{FromRequest, Request, RequestBody};
+use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
 use poem_openapi::{
-    Object, Union, impl_apirequest_for_payload,
+    ApiResponse, impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
-    registry::{MetaSchemaRef, Registry},
-    types::Type,
+    registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry},
+    types::{ToJSON, Type},
 };
+use std::marker::PhantomData;
+
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::{
+    error::ApiError,
+    model::{AttendeeStatus, EventCreate, EventStatus, Role, UserCreate},
+};
 
-/// A JSON request body of type `T`.
+/// A JSON body of type `T`: parsed from requests, written in responses as plain
+/// `application/json` (poem-openapi's own `Json` says `application/json; charset=utf-8`, a
+/// media type that generated clients do not recognise as JSON).
 pub struct JsonBody<T>(pub T);
 
 impl<T: Type + Send> Payload for JsonBody<T> {
@@ -43,6 +50,36 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
 
 impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned + Send);
 
+impl<T: ToJSON> IntoResponse for JsonBody<T> {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.0.to_json()).unwrap_or_default();
+        Response::builder()
+            .content_type(<Self as Payload>::CONTENT_TYPE)
+            .body(body)
+    }
+}
+
+impl<T: ToJSON + Send> ApiResponse for JsonBody<T> {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "OK.",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: <Self as Payload>::CONTENT_TYPE,
+                    schema: T::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
 /// Parses a JSON body, or a 400 problem that says where it went wrong.
 fn parse_json<T: DeserializeOwned>(data: &[u8]) -> poem::Result<T> {
     if data.iter().all(u8::is_ascii_whitespace) {
@@ -66,101 +103,232 @@ fn parse_json<T: DeserializeOwned>(data: &[u8]) -> poem::Result<T> {
 /// Media type of JSON Patch documents (RFC 6902).
 pub const JSON_PATCH: &str = "application/json-patch+json";
 
-/// A JSON Patch document (RFC 6902).
-pub struct JsonPatch(pub json_patch::Patch);
+/// A JSON Patch document (RFC 6902) for the resource `R`, which names the members a patch may
+/// write and their rules, so that the spec states them.
+pub struct JsonPatch<R>(pub json_patch::Patch, PhantomData<R>);
 
-/// `add`: insert `value` at `path` (a member is created or replaced).
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "JsonPatchAdd")]
-pub struct PatchAdd {
-    /// JSON Pointer (RFC 6901) to the target, such as `/title`.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
-    pub path: String,
-    /// The value to add.
-    pub value: serde_json::Value,
+/// A member that a JSON Patch may write, with the schema of its values.
+pub struct PatchMember {
+    /// The member's JSON Pointer, such as `/title`.
+    pub path: &'static str,
+    /// The values it takes.
+    pub value: MetaSchemaRef,
+    /// Whether `remove` clears it (optional members); removing a required member is 422.
+    pub removable: bool,
 }
 
-/// `remove`: delete the value at `path`.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "JsonPatchRemove")]
-pub struct PatchRemove {
-    /// JSON Pointer to the value to remove.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
-    pub path: String,
+/// A resource that JSON Patch documents change.
+pub trait PatchTarget: Send + Sync + 'static {
+    /// Schema name of one operation of its patches (`EventPatchOperation`).
+    const OPERATION: &'static str;
+    /// Its writable members.
+    fn members(registry: &mut Registry) -> Vec<PatchMember>;
 }
 
-/// `replace`: replace the existing value at `path`.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "JsonPatchReplace")]
-pub struct PatchReplace {
-    /// JSON Pointer to the value to replace.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
-    pub path: String,
-    /// The new value.
-    pub value: serde_json::Value,
+/// The property `name` of the object `T`, as a patch value: the same rules, no default.
+fn property_of<T: Type>(registry: &mut Registry, name: &str) -> MetaSchemaRef {
+    T::register(registry);
+    let mut schema = registry
+        .schemas
+        .get(&*T::name())
+        .and_then(|s| s.properties.iter().find(|(n, _)| *n == name))
+        .map(|(_, s)| s.clone())
+        .unwrap_or_else(|| panic!("{} has no property {name}", T::name()));
+    if let MetaSchemaRef::Inline(inline) = &mut schema {
+        inline.default = None;
+    }
+    schema
 }
 
-/// `move`: remove the value at `from` and add it at `path`.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "JsonPatchMove")]
-pub struct PatchMove {
-    /// JSON Pointer to the source.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
-    pub from: String,
-    /// JSON Pointer to the target.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
-    pub path: String,
+fn string_enum(values: &[&str]) -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        enum_items: values.iter().map(|v| (*v).into()).collect(),
+        ..MetaSchema::new("string")
+    }))
 }
 
-/// `copy`: add a copy of the value at `from` at `path`.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "JsonPatchCopy")]
-pub struct PatchCopy {
-    /// JSON Pointer to the source.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
-    pub from: String,
-    /// JSON Pointer to the target.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
-    pub path: String,
+/// A JSON Pointer (RFC 6901); `""` (the whole document) only where `whole` allows it.
+fn pointer(whole: bool) -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        description: Some("JSON Pointer (RFC 6901), such as `/title`."),
+        pattern: Some(if whole {
+            r"^(/([^/~]|~[01])*)*$".into()
+        } else {
+            r"^(/([^/~]|~[01])*)+$".into()
+        }),
+        ..MetaSchema::new("string")
+    }))
 }
 
-/// `test`: the whole patch fails unless the value at `path` equals `value`.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "JsonPatchTest")]
-pub struct PatchTest {
-    /// JSON Pointer to the value to compare.
-    #[oai(validator(pattern = r"^(/([^/~]|~[01])*)*$"))]
-    pub path: String,
-    /// The expected value.
-    pub value: serde_json::Value,
+fn operation(title: String, properties: Vec<(&'static str, MetaSchemaRef)>) -> MetaSchemaRef {
+    MetaSchemaRef::Inline(Box::new(MetaSchema {
+        title: Some(title),
+        required: properties.iter().map(|(name, _)| *name).collect(),
+        properties,
+        ..MetaSchema::new("object")
+    }))
 }
 
-/// One step of a JSON Patch document (RFC 6902), told apart by `op`; documentation of the
-/// wire format (the `json-patch` crate parses and applies it).
-#[derive(Debug, Clone, Union)]
-#[oai(discriminator_name = "op", rename = "JsonPatchOperation")]
-pub enum PatchOperationDoc {
-    /// Add.
-    #[oai(mapping = "add")]
-    Add(PatchAdd),
-    /// Remove.
-    #[oai(mapping = "remove")]
-    Remove(PatchRemove),
-    /// Replace.
-    #[oai(mapping = "replace")]
-    Replace(PatchReplace),
-    /// Move.
-    #[oai(mapping = "move")]
-    Move(PatchMove),
-    /// Copy.
-    #[oai(mapping = "copy")]
-    Copy(PatchCopy),
-    /// Test.
-    #[oai(mapping = "test")]
-    Test(PatchTest),
+/// The schema of one operation of a patch of `R`: `add`/`replace` of each writable member
+/// with its value rules, `remove` of the optional ones, and `move`, `copy` and `test`
+/// (whose results are checked like any other, 422 when they break a rule).
+fn operation_schema<R: PatchTarget>(registry: &mut Registry) -> MetaSchema {
+    let members = R::members(registry);
+    let mut variants: Vec<MetaSchemaRef> = members
+        .iter()
+        .map(|m| {
+            operation(
+                format!("set {}", m.path),
+                vec![
+                    ("op", string_enum(&["add", "replace"])),
+                    ("path", string_enum(&[m.path])),
+                    ("value", m.value.clone()),
+                ],
+            )
+        })
+        .collect();
+    let removable: Vec<&str> = members
+        .iter()
+        .filter(|m| m.removable)
+        .map(|m| m.path)
+        .collect();
+    if !removable.is_empty() {
+        variants.push(operation(
+            "remove".into(),
+            vec![
+                ("op", string_enum(&["remove"])),
+                ("path", string_enum(&removable)),
+            ],
+        ));
+    }
+    let any = || MetaSchemaRef::Inline(Box::new(MetaSchema::ANY));
+    variants.extend([
+        operation(
+            "move".into(),
+            vec![
+                ("op", string_enum(&["move"])),
+                ("from", pointer(false)),
+                ("path", pointer(false)),
+            ],
+        ),
+        operation(
+            "copy".into(),
+            vec![
+                ("op", string_enum(&["copy"])),
+                ("from", pointer(true)),
+                ("path", pointer(false)),
+            ],
+        ),
+        operation(
+            "test".into(),
+            vec![
+                ("op", string_enum(&["test"])),
+                ("path", pointer(true)),
+                ("value", any()),
+            ],
+        ),
+    ]);
+    MetaSchema {
+        rust_typename: Some(std::any::type_name::<R>()),
+        description: Some(
+            "One step of a JSON Patch document (RFC 6902). The whole resource (path `\"\"`) \
+             cannot be replaced; the patched result must pass the same rules as a create.",
+        ),
+        one_of: variants,
+        ..MetaSchema::new("object")
+    }
 }
 
-impl Payload for JsonPatch {
+/// A user's writable members: `/role` only for administrators (403 for others).
+pub struct UserPatch;
+
+impl PatchTarget for UserPatch {
+    const OPERATION: &'static str = "UserPatchOperation";
+
+    fn members(registry: &mut Registry) -> Vec<PatchMember> {
+        let email = MetaSchemaRef::Inline(Box::new(MetaSchema {
+            format: Some("email"),
+            max_length: Some(254),
+            ..MetaSchema::new("string")
+        }));
+        let mut password = property_of::<UserCreate>(registry, "password");
+        if let MetaSchemaRef::Inline(inline) = &mut password {
+            // `null` leaves the password unchanged.
+            inline.nullable = true;
+        }
+        Role::register(registry);
+        vec![
+            PatchMember {
+                path: "/email",
+                value: email,
+                removable: false,
+            },
+            PatchMember {
+                path: "/full_name",
+                value: property_of::<UserCreate>(registry, "full_name"),
+                removable: false,
+            },
+            PatchMember {
+                path: "/password",
+                value: password,
+                removable: true,
+            },
+            PatchMember {
+                path: "/role",
+                value: Role::schema_ref(),
+                removable: false,
+            },
+        ]
+    }
+}
+
+/// An event's writable members.
+pub struct EventPatch;
+
+impl PatchTarget for EventPatch {
+    const OPERATION: &'static str = "EventPatchOperation";
+
+    fn members(registry: &mut Registry) -> Vec<PatchMember> {
+        let field = |registry: &mut Registry, path: &'static str, removable| PatchMember {
+            path,
+            value: property_of::<EventCreate>(registry, &path[1..]),
+            removable,
+        };
+        EventStatus::register(registry);
+        vec![
+            field(registry, "/title", false),
+            field(registry, "/description", true),
+            field(registry, "/location", true),
+            field(registry, "/starts_at", false),
+            field(registry, "/ends_at", false),
+            field(registry, "/capacity", true),
+            field(registry, "/waitlist_enabled", false),
+            PatchMember {
+                path: "/status",
+                value: EventStatus::schema_ref(),
+                removable: false,
+            },
+        ]
+    }
+}
+
+/// An attendee record's writable member: its status.
+pub struct AttendeePatch;
+
+impl PatchTarget for AttendeePatch {
+    const OPERATION: &'static str = "AttendeePatchOperation";
+
+    fn members(registry: &mut Registry) -> Vec<PatchMember> {
+        AttendeeStatus::register(registry);
+        vec![PatchMember {
+            path: "/status",
+            value: AttendeeStatus::schema_ref(),
+            removable: false,
+        }]
+    }
+}
+
+impl<R: PatchTarget> Payload for JsonPatch<R> {
     const CONTENT_TYPE: &'static str = JSON_PATCH;
 
     fn check_content_type(content_type: &str) -> bool {
@@ -169,24 +337,28 @@ impl Payload for JsonPatch {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        Vec::<PatchOperationDoc>::schema_ref()
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            items: Some(Box::new(MetaSchemaRef::Reference(R::OPERATION.into()))),
+            max_items: Some(crate::service::patch::MAX_OPERATIONS),
+            ..MetaSchema::new("array")
+        }))
     }
 
     fn register(registry: &mut Registry) {
-        Vec::<PatchOperationDoc>::register(registry);
+        registry.create_schema::<R, _>(R::OPERATION.into(), operation_schema::<R>);
     }
 }
 
-impl ParsePayload for JsonPatch {
+impl<R: PatchTarget> ParsePayload for JsonPatch<R> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(request, body).await?;
-        parse_json(&data).map(JsonPatch)
+        parse_json(&data).map(|patch| JsonPatch(patch, PhantomData))
     }
 }
 
-impl_apirequest_for_payload!(JsonPatch,);
+impl_apirequest_for_payload!(JsonPatch<R>, R: PatchTarget);
 
 /// A JSON body that may be left out entirely (no body, no `Content-Type`): then `T::default()`.
 pub struct OptionalJsonBody<T>(pub T);

@@ -2,11 +2,15 @@
 //! keeping a session alive and signing out.
 
 use poem::{Request, http::HeaderName};
-use poem_openapi::{ApiResponse, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, OpenApi};
 
-use super::{client_addr::client_addr_of, common::ApiTags, payload::JsonBody};
+use super::{
+    client_addr::client_addr_of,
+    common::{Answer, ApiTags, BODY, E401, E422, E429, E500, E503, Problems},
+    payload::JsonBody,
+};
 use crate::{
-    error::{ApiError, ApiResult},
+    error::ApiError,
     model::{LogoutRequest, RefreshRequest, TokenRequest, TokenResponse},
     service::auth::RateLimit,
     state::AppState,
@@ -18,7 +22,7 @@ pub enum TokenIssued {
     /// Signed in: a new access token and the first refresh token of a new login.
     #[oai(status = 200)]
     Ok(
-        Json<TokenResponse>,
+        JsonBody<TokenResponse>,
         /// Failed logins a minute allowed under the throttling policy closest to refusing
         /// this client.
         #[oai(header = "RateLimit-Limit")]
@@ -37,7 +41,7 @@ pub enum TokenIssued {
 pub enum TokenRefreshed {
     /// A new access token and the next refresh token; the presented one is spent.
     #[oai(status = 200)]
-    Ok(Json<TokenResponse>),
+    Ok(JsonBody<TokenResponse>),
 }
 
 /// A session ended.
@@ -75,18 +79,21 @@ impl SessionsApi {
         &self,
         request: &Request,
         body: JsonBody<TokenRequest>,
-    ) -> ApiResult<TokenIssued> {
+    ) -> Answer<TokenIssued, { BODY | E401 | E429 | E500 | E503 }> {
         let client = client_addr_of(request, &self.state.config.trusted_proxies);
         let outcome = self.state.auth.issue_token(body.0, client).await;
         let limit = outcome.rate_limit;
         match outcome.result {
             Ok(tokens) => Ok(TokenIssued::Ok(
-                Json(tokens),
+                JsonBody(tokens),
                 limit.limit,
                 limit.remaining,
                 limit.reset_seconds,
             )),
-            Err(e) => Err(with_rate_limit(ApiError::from(e), limit)),
+            Err(e) => Err(Problems(with_rate_limit(
+                Problems::<{ BODY | E401 | E429 | E500 | E503 }>::from(e).0,
+                limit,
+            ))),
         }
     }
 
@@ -103,8 +110,11 @@ impl SessionsApi {
         tag = "ApiTags::Auth",
         operation_id = "refreshToken"
     )]
-    async fn refresh_token(&self, body: JsonBody<RefreshRequest>) -> ApiResult<TokenRefreshed> {
-        Ok(TokenRefreshed::Ok(Json(
+    async fn refresh_token(
+        &self,
+        body: JsonBody<RefreshRequest>,
+    ) -> Answer<TokenRefreshed, { BODY | E401 | E422 | E500 | E503 }> {
+        Ok(TokenRefreshed::Ok(JsonBody(
             self.state.auth.refresh(body.0).await?,
         )))
     }
@@ -120,7 +130,10 @@ impl SessionsApi {
         tag = "ApiTags::Auth",
         operation_id = "logout"
     )]
-    async fn logout(&self, body: JsonBody<LogoutRequest>) -> ApiResult<LoggedOut> {
+    async fn logout(
+        &self,
+        body: JsonBody<LogoutRequest>,
+    ) -> Answer<LoggedOut, { BODY | E422 | E500 | E503 }> {
         self.state.auth.logout(body.0).await?;
         Ok(LoggedOut::NoContent)
     }

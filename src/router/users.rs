@@ -3,18 +3,19 @@
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
-    payload::Json,
 };
 use uuid::Uuid;
 
 use super::{
     auth::BearerAuth,
-    common::{ApiTags, Created, Tagged, default_limit, parse_if_match},
-    payload::{JsonBody, JsonPatch},
+    common::{
+        Answer, ApiTags, BODY, Created, Current, E400, E401, E403, E404, E409, E412, E422, E500,
+        E503, Tagged, parse_if_match,
+    },
+    payload::{JsonBody, JsonPatch, UserPatch},
 };
 use crate::{
-    error::ApiResult,
-    model::{Page, UserCreate, UserRead},
+    model::{Limit, Offset, UserCreate, UserPage, UserRead},
     state::AppState,
 };
 
@@ -34,29 +35,45 @@ pub struct UsersApi {
 
 #[OpenApi(prefix_path = "/api/v1")]
 impl UsersApi {
-    /// Sign up. The new user is always a `member`; 409 when the email exists in any case.
+    /// Sign up
+    ///
+    /// Creates a user. The new user is always a `member`; an email that exists in any case
+    /// is 409.
     #[oai(
         path = "/users",
         method = "post",
         tag = "ApiTags::Users",
         operation_id = "createUser"
     )]
-    async fn create_user(&self, body: JsonBody<UserCreate>) -> ApiResult<Created<UserRead>> {
+    async fn create_user(
+        &self,
+        body: JsonBody<UserCreate>,
+    ) -> Answer<Created<UserRead>, { BODY | E409 | E422 | E500 | E503 }> {
         Ok(self.state.users.sign_up(body.0).await?.into())
     }
 
-    /// The caller.
+    /// Get the caller
+    ///
+    /// The user the bearer token belongs to, with its version as `ETag`.
     #[oai(
         path = "/users/me",
         method = "get",
         tag = "ApiTags::Users",
         operation_id = "getMe"
     )]
-    async fn get_me(&self, auth: BearerAuth) -> ApiResult<Tagged<UserRead>> {
+    async fn get_me(
+        &self,
+        auth: BearerAuth,
+        /// Answer 304 without a body if the user is still at this version (`"3"`).
+        #[oai(name = "If-None-Match")]
+        _if_none_match: Header<Option<String>>,
+    ) -> Answer<Current<UserRead>, { E401 | E404 | E500 | E503 }> {
         Ok(self.state.users.me(&auth.0).await?.into())
     }
 
-    /// List users (administrators only), oldest first.
+    /// List users
+    ///
+    /// Administrators only (403 for others), oldest first, optionally filtered by `q`.
     #[oai(
         path = "/users",
         method = "get",
@@ -66,43 +83,45 @@ impl UsersApi {
     async fn list_users(
         &self,
         auth: BearerAuth,
-        /// Case-insensitive text searched in email and full name.
-        #[oai(validator(max_length = 254))]
+        /// Case-insensitive text searched in email and full name (no control characters).
+        #[oai(validator(max_length = 254, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
         q: Query<Option<String>>,
-        /// Page size, 1 to 100.
-        #[oai(
-            default = "default_limit",
-            validator(minimum(value = "1"), maximum(value = "100"))
-        )]
-        limit: Query<u32>,
-        /// Items to skip.
-        #[oai(
-            default,
-            validator(minimum(value = "0"), maximum(value = "1000000000"))
-        )]
-        offset: Query<u64>,
-    ) -> ApiResult<Json<Page<UserRead>>> {
-        Ok(Json(
-            self.state
-                .users
-                .list(&auth.0, q.0, limit.0, offset.0)
-                .await?,
-        ))
+        /// Page size.
+        limit: Query<Limit>,
+        /// Number of items to skip.
+        offset: Query<Offset>,
+    ) -> Answer<JsonBody<UserPage>, { E400 | E401 | E403 | E500 | E503 }> {
+        let page = (self.state.users)
+            .list(&auth.0, q.0, limit.0.0, offset.0.0)
+            .await?;
+        Ok(JsonBody(page.into()))
     }
 
-    /// A user: the caller themself, or anyone for an administrator (404 otherwise).
+    /// Get a user
+    ///
+    /// The caller themself, or anyone for an administrator; other users' accounts are 404.
     #[oai(
         path = "/users/:id",
         method = "get",
         tag = "ApiTags::Users",
         operation_id = "getUser"
     )]
-    async fn get_user(&self, auth: BearerAuth, id: Path<Uuid>) -> ApiResult<Tagged<UserRead>> {
+    async fn get_user(
+        &self,
+        auth: BearerAuth,
+        /// The user's id.
+        id: Path<Uuid>,
+        /// Answer 304 without a body if the user is still at this version (`"3"`).
+        #[oai(name = "If-None-Match")]
+        _if_none_match: Header<Option<String>>,
+    ) -> Answer<Current<UserRead>, { E401 | E404 | E500 | E503 }> {
         Ok(self.state.users.get(&auth.0, id.0).await?.into())
     }
 
-    /// Change a user with a JSON Patch on `/email`, `/full_name`, `/password` (write-only)
-    /// and, for administrators, `/role`.
+    /// Change a user
+    ///
+    /// A JSON Patch on `/email`, `/full_name`, `/password` (write-only: hashed, never
+    /// returned) and, for administrators only, `/role` (403 for others).
     #[oai(
         path = "/users/:id",
         method = "patch",
@@ -112,12 +131,14 @@ impl UsersApi {
     async fn patch_user(
         &self,
         auth: BearerAuth,
+        /// The user's id.
         id: Path<Uuid>,
         /// Apply only if the user is still at this version (`"3"`, or `*`); 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-        body: JsonPatch,
-    ) -> ApiResult<Tagged<UserRead>> {
+        body: JsonPatch<UserPatch>,
+    ) -> Answer<Tagged<UserRead>, { BODY | E401 | E403 | E404 | E409 | E412 | E422 | E500 | E503 }>
+    {
         let precondition = parse_if_match(if_match.0);
         Ok(self
             .state
@@ -127,7 +148,10 @@ impl UsersApi {
             .into())
     }
 
-    /// Delete a user (self or administrator).
+    /// Delete a user
+    ///
+    /// The user themself or an administrator. Cancels the user's registrations (promoting
+    /// waitlists); 409 while the user organizes a published event that has not ended.
     #[oai(
         path = "/users/:id",
         method = "delete",
@@ -137,11 +161,12 @@ impl UsersApi {
     async fn delete_user(
         &self,
         auth: BearerAuth,
+        /// The user's id.
         id: Path<Uuid>,
         /// Delete only if the user is still at this version; 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> ApiResult<Deleted> {
+    ) -> Answer<Deleted, { E401 | E404 | E409 | E412 | E500 | E503 }> {
         let precondition = parse_if_match(if_match.0);
         self.state
             .users
