@@ -16,7 +16,7 @@ ARGS ?=
 # The test harness reads it; make passes it through unchanged (empty means SQLite only).
 export TEST_DATABASE_URL
 
-.PHONY: help run build release fmt lint test migrate clean fuzz soak bench bench-smoke
+.PHONY: help run build release fmt lint test migrate clean fuzz client soak bench bench-smoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ soak: ## Minutes of mixed traffic on PostgreSQL, then memory and invariants chec
 
 fuzz: ## Schemathesis (pinned) against the release server on a fresh PostgreSQL database
 	scripts/schemathesis/run.sh
+
+client: ## OpenAPI linters and a typed TypeScript client against the release server (needs node, npm)
+	tests/client/run.sh
 
 clean: ## Remove build artefacts (keeps the local SQLite database)
 	$(CARGO) clean

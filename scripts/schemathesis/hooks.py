@@ -9,6 +9,10 @@ operation reachable without hiding anything from the checks.
 answers 404 for another member's account, and the accounts the fuzzer creates with
 `POST /api/v1/users` (anonymous sign-up) belong to nobody it is logged in as. Viewing them
 as an administrator is what the contract allows; every other operation runs as a member.
+
+`DELETE /api/v1/users/{id}` is isolated: each case runs as a member signed up for that case
+alone, so whatever it deletes (at most that member) can never be an account the rest of the
+run depends on, the administrator above included.
 """
 
 import os
@@ -21,6 +25,17 @@ BASE_URL = os.environ["EM_BASE_URL"].rstrip("/")
 ADMIN_EMAIL = os.environ["EM_ADMIN_EMAIL"]
 ADMIN_PASSWORD = os.environ["EM_ADMIN_PASSWORD"]
 PASSWORD = "fuzzing-password-123"
+
+
+def sign_up():
+    email = f"fuzz-{uuid.uuid4().hex}@example.com"
+    created = requests.post(
+        f"{BASE_URL}/api/v1/users",
+        json={"email": email, "password": PASSWORD, "full_name": "Fuzz"},
+        timeout=10,
+    )
+    created.raise_for_status()
+    return email
 
 
 def login(email, password):
@@ -38,16 +53,15 @@ class FreshMember:
     """Bearer token of a member signed up for the purpose (and the administrator's)."""
 
     def get(self, case, ctx):
-        email = f"fuzz-{uuid.uuid4().hex}@example.com"
-        created = requests.post(
-            f"{BASE_URL}/api/v1/users",
-            json={"email": email, "password": PASSWORD, "full_name": "Fuzz"},
-            timeout=10,
-        )
-        created.raise_for_status()
-        return {"member": login(email, PASSWORD), "admin": login(ADMIN_EMAIL, ADMIN_PASSWORD)}
+        return {"member": login(sign_up(), PASSWORD), "admin": login(ADMIN_EMAIL, ADMIN_PASSWORD)}
 
     def set(self, case, data, ctx):
-        as_admin = case.operation.method.upper() == "GET" and case.operation.path == "/api/v1/users/{id}"
+        method, path = case.operation.method.upper(), case.operation.path
+        if method == "DELETE" and path == "/api/v1/users/{id}":
+            token = login(sign_up(), PASSWORD)
+        elif method == "GET" and path == "/api/v1/users/{id}":
+            token = data["admin"]
+        else:
+            token = data["member"]
         case.headers = case.headers or {}
-        case.headers["Authorization"] = f"Bearer {data['admin' if as_admin else 'member']}"
+        case.headers["Authorization"] = f"Bearer {token}"
