@@ -149,7 +149,8 @@ pub struct EventCreate {
     #[oai(default)]
     #[serde(default)]
     pub waitlist_enabled: bool,
-    /// `draft` (default) or `published`.
+    /// `draft` or `published`. Absent or null means `draft` (the default).
+    #[oai(nullable)]
     #[serde(default)]
     #[validate(custom(function = "check_initial_status"))]
     pub status: Option<InitialStatus>,

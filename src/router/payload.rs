@@ -354,7 +354,12 @@ impl<R: PatchTarget> ParsePayload for JsonPatch<R> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(request, body).await?;
-        parse_json(&data).map(|patch| JsonPatch(patch, PhantomData))
+        let patch = parse_json(&data)?;
+        // A document that breaks the schema's own rules (too long, a path that is no member
+        // pointer) is refused as the request is read, like a malformed one: it never reaches
+        // `If-Match` (412).
+        crate::service::patch::check_document(&patch).map_err(ApiError::from)?;
+        Ok(JsonPatch(patch, PhantomData))
     }
 }
 

@@ -53,18 +53,60 @@ impl Precondition {
     }
 }
 
-/// Applies `patch` to `view` for a caller whose rights are `access`, and returns the new view,
-/// validated. Nothing is written: the caller persists the result (or not, if unchanged).
-pub fn apply<V>(view: &V, patch: &Patch, access: impl Fn(&str) -> Access) -> Result<V>
-where
-    V: Serialize + DeserializeOwned + Validate,
-{
+/// Refuses what the document's schema for a patch refuses, whatever the resource: more
+/// than [`MAX_OPERATIONS`] operations, or a `path` or `from` that is not a JSON Pointer to a
+/// member (`""`, the whole document, included) (422). Checked as the request is read, before
+/// any precondition, and again by [`apply`].
+pub fn check_document(patch: &Patch) -> Result<()> {
     if patch.0.len() > MAX_OPERATIONS {
         return Err(Error::Unprocessable(format!(
             "a patch may hold at most {MAX_OPERATIONS} operations, this one has {}",
             patch.0.len()
         )));
     }
+    for (index, op) in patch.0.iter().enumerate() {
+        let (path, from) = match op {
+            PatchOperation::Add(o) => (o.path.as_str(), None),
+            PatchOperation::Remove(o) => (o.path.as_str(), None),
+            PatchOperation::Replace(o) => (o.path.as_str(), None),
+            PatchOperation::Move(o) => (o.path.as_str(), Some(o.from.as_str())),
+            PatchOperation::Copy(o) => (o.path.as_str(), Some(o.from.as_str())),
+            PatchOperation::Test(o) => (o.path.as_str(), None),
+        };
+        for pointer in std::iter::once(path).chain(from) {
+            if !is_member_pointer(pointer) {
+                return Err(Error::Unprocessable(format!(
+                    "operation {index}: `{pointer}` is not a JSON Pointer to a member such as \
+                     /title; the whole resource cannot be replaced"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `pointer` is a JSON Pointer (RFC 6901) below the root: `/`-separated tokens in
+/// which `~` only starts `~0` or `~1` (the schema's `^(/([^/~]|~[01])*)+$`).
+fn is_member_pointer(pointer: &str) -> bool {
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return false;
+    };
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Applies `patch` to `view` for a caller whose rights are `access`, and returns the new view,
+/// validated. Nothing is written: the caller persists the result (or not, if unchanged).
+pub fn apply<V>(view: &V, patch: &Patch, access: impl Fn(&str) -> Access) -> Result<V>
+where
+    V: Serialize + DeserializeOwned + Validate,
+{
+    check_document(patch)?;
     for op in &patch.0 {
         for path in written_paths(op) {
             check_path(path, &access)?;

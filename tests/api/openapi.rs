@@ -833,6 +833,11 @@ backend_tests! {
         assert_eq!(capacity["minimum"], json!(1.0));
         assert_eq!(capacity["maximum"], json!(1_000_000.0));
         assert_eq!(capacity["nullable"], true);
+        // The server takes a null status as the default (draft): the document says so.
+        assert_eq!(property(&spec, "EventCreate", "status")["nullable"], true);
+        app.create_event(&app.user().await.token, json!({"status": null}))
+            .await
+            .expect(201);
         // A new event is a draft or published, nothing else.
         // Optional request fields are optional for generated clients too: no `default`, which
         // openapi-typescript turns into "required"; the default is in the description.

@@ -47,6 +47,49 @@ fn expect_changed(resp: &Resp, before: &Value) {
 }
 
 backend_tests! {
+    async fn a_patch_over_the_operation_limit_is_422_even_with_a_stale_if_match(app) {
+        let user = app.user().await;
+        let ops: Vec<Value> = (0..101)
+            .map(|_| json!({"op": "replace", "path": "/full_name", "value": "Ada"}))
+            .collect();
+        let resp = app
+            .patch(
+                &format!("/api/v1/users/{}", user.id),
+                Some(&user.token),
+                Value::Array(ops),
+                Some("\"999\""),
+            )
+            .await;
+        // The document's own rule (at most 100 operations) is checked before the precondition.
+        resp.expect_problem(422);
+    }
+
+    async fn a_patch_whose_path_is_no_member_pointer_is_422_even_with_a_stale_if_match(app) {
+        let user = app.user().await;
+        // The whole document: a pointer, but to no member.
+        let resp = app
+            .patch(
+                &format!("/api/v1/users/{}", user.id),
+                Some(&user.token),
+                json!([{"op": "test", "path": "", "value": null}]),
+                Some("\"999\""),
+            )
+            .await;
+        resp.expect_problem(422);
+        // Not JSON Pointers at all: malformed documents.
+        for path in ["title", "/a~2b"] {
+            let resp = app
+                .patch(
+                    &format!("/api/v1/users/{}", user.id),
+                    Some(&user.token),
+                    json!([{"op": "test", "path": path, "value": null}]),
+                    Some("\"999\""),
+                )
+                .await;
+            resp.expect_problem(400);
+        }
+    }
+
     async fn add_on_an_existing_member_replaces_it(app) {
         let user = app.user().await;
         let before = read(&app, &user).await;
