@@ -171,6 +171,16 @@ pub struct Config {
     #[arg(long, global = true, env = "ARGON2_ITERATIONS", default_value_t = 2,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub argon2_iterations: u32,
+
+    /// Days the change feed keeps changes; older `after`/cursors answer 410.
+    #[arg(long, global = true, env = "CHANGES_RETENTION_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub changes_retention_days: u32,
+
+    /// Open event streams (Server-Sent Events) this process serves at most; beyond: 503.
+    #[arg(long, global = true, env = "MAX_STREAMS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_streams: u32,
 }
 
 /// The reverse proxies trusted to name the client (`TRUSTED_PROXIES`).
@@ -248,6 +258,8 @@ impl std::fmt::Debug for Config {
             .field("refresh_token_ttl_seconds", &self.refresh_token_ttl_seconds)
             .field("argon2_memory_kib", &self.argon2_memory_kib)
             .field("argon2_iterations", &self.argon2_iterations)
+            .field("changes_retention_days", &self.changes_retention_days)
+            .field("max_streams", &self.max_streams)
             .finish()
     }
 }

@@ -158,6 +158,13 @@ impl From<service::Error> for ApiError {
                 format!("too many failed attempts; retry in {retry_after_seconds} s"),
             )
             .with_header(header::RETRY_AFTER, retry_after_seconds.to_string()),
+            E::Gone { slug, detail } => ApiError::new(StatusCode::GONE, slug, detail),
+            E::Busy {
+                slug,
+                detail,
+                retry_after_seconds,
+            } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, slug, detail)
+                .with_header(header::RETRY_AFTER, retry_after_seconds.to_string()),
             E::Unavailable(cause) => {
                 tracing::error!(error = ?cause, "database unavailable");
                 ApiError::unavailable()
@@ -203,6 +210,7 @@ const ERROR_STATUSES: &[(u16, &str)] = &[
     (403, "Authenticated but not allowed"),
     (404, "No such resource, or one the caller may not see"),
     (409, "Conflicts with the current state"),
+    (410, "Gone: changes older than the retention period"),
     (412, "If-Match does not match the current version"),
     (413, "Request body too large"),
     (415, "Unsupported Content-Type"),

@@ -14,6 +14,7 @@ pub mod service;
 pub mod state;
 pub mod telemetry;
 pub mod time;
+pub mod worker;
 
 pub use router::build as build_app;
 pub use state::AppState;

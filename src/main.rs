@@ -137,6 +137,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let drain = std::time::Duration::from_secs(config.shutdown_timeout);
             let state = AppState::new(config, db.clone()).map_err(Failure::StartUp)?;
             let health = state.health.clone();
+            let hub = state.changes.hub().clone();
+            let workers = event_manager::worker::Workers::start(&state);
             let app = build_app(state);
             tracing::info!(%bind, "serving");
             Server::new_with_acceptor(acceptor)
@@ -145,12 +147,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     async move {
                         shutdown_signal().await;
                         health.start_draining();
+                        // Live streams end now, so they do not hold the drain open.
+                        hub.shut_down();
                     },
                     Some(drain),
                 )
                 .await
                 .with_context(|| format!("Failed to serve on {bind}"))
                 .map_err(Failure::Running)?;
+            workers.join(std::time::Duration::from_secs(2)).await;
             db.close()
                 .await
                 .context("Failed to close the database pool")

@@ -9,8 +9,10 @@ use crate::{
     service::{
         attendees::AttendeeService,
         auth::{AuthService, LoginThrottle, Passwords, ThrottleLimits, Tokens},
+        changes::ChangeFeed,
         events::EventService,
         health::HealthService,
+        live::ChangeHub,
         sessions::Sessions,
         totals::EventCountCache,
         users::UserService,
@@ -32,6 +34,8 @@ pub struct AppState {
     pub attendees: AttendeeService,
     /// Readiness.
     pub health: HealthService,
+    /// The change feed and live streams.
+    pub changes: ChangeFeed,
 }
 
 impl AppState {
@@ -55,6 +59,8 @@ impl AppState {
             config.argon2_iterations,
         )?);
         let event_totals = Arc::new(EventCountCache::default());
+        let hub = Arc::new(ChangeHub::new(db.clone(), config.max_streams as usize));
+        let changes = ChangeFeed::new(db.clone(), hub, config.changes_retention_days);
         Ok(Self {
             auth: AuthService::new(
                 db.clone(),
@@ -67,10 +73,11 @@ impl AppState {
                 })),
                 Arc::new(Sessions::new(db.clone(), config.refresh_token_ttl_seconds)),
             ),
-            users: UserService::new(db.clone(), passwords, event_totals.clone()),
-            events: EventService::new(db.clone(), event_totals),
-            attendees: AttendeeService::new(db.clone()),
+            users: UserService::new(db.clone(), passwords, event_totals.clone(), changes.clone()),
+            events: EventService::new(db.clone(), event_totals, changes.clone()),
+            attendees: AttendeeService::new(db.clone(), changes.clone()),
             health: HealthService::new(db),
+            changes,
             config: Arc::new(config),
         })
     }

@@ -336,3 +336,75 @@ async fn a_busy_port_fails_at_once_before_the_database_is_touched() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_open_streams_ends_them_and_exits_0_well_within_the_timeout() {
+    let mut server = start(&[("SHUTDOWN_TIMEOUT", "10")]).await;
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+    let signup = client
+        .post(format!("{base}/api/v1/users"))
+        .json(&json!({"email": "o@example.com", "password": "password123", "full_name": "O"}))
+        .send()
+        .await
+        .expect("sign-up");
+    assert_eq!(signup.status(), 201);
+    let login: Value = client
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"email": "o@example.com", "password": "password123"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["access_token"].as_str().expect("token").to_owned();
+    let event: Value = client
+        .post(format!("{base}/api/v1/events"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "title": "Streamed", "starts_at": "2030-01-01T18:00:00Z",
+            "ends_at": "2030-01-01T20:00:00Z", "status": "published"
+        }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let id = event["id"].as_str().expect("id").to_owned();
+    // Three open streams, each past its snapshot.
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut resp = client
+            .get(format!("{base}/api/v1/events/{id}/stream"))
+            .send()
+            .await
+            .expect("stream");
+        assert_eq!(resp.status(), 200);
+        let first = resp.chunk().await.expect("chunk").expect("the snapshot");
+        assert!(String::from_utf8_lossy(&first).contains("event: snapshot"));
+        streams.push(resp);
+    }
+
+    signal(&server.child, "TERM");
+    // Each stream ends (its body finishes) rather than being cut at the drain timeout.
+    for mut resp in streams {
+        let ended = tokio::time::timeout(Duration::from_secs(3), async move {
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) | Err(_) => return,
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "a stream was still open 3 s after SIGTERM");
+    }
+    let (exit, took) = wait_exit(&mut server.child, Duration::from_secs(12)).await;
+    assert!(exit.success(), "exit status {exit}");
+    assert!(
+        took < Duration::from_secs(5),
+        "shutdown with streams open took {took:?}, not bounded by the streams"
+    );
+}

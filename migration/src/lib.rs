@@ -6,6 +6,7 @@ mod m20261122_000001_create_users;
 mod m20261122_000002_create_events_and_attendees;
 mod m20261122_000003_index_events_by_organizer_and_status;
 mod m20261130_000001_create_refresh_tokens;
+mod m20261201_000001_create_changes;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_events_and_attendees::Migration),
             Box::new(m20261122_000003_index_events_by_organizer_and_status::Migration),
             Box::new(m20261130_000001_create_refresh_tokens::Migration),
+            Box::new(m20261201_000001_create_changes::Migration),
         ]
     }
 }

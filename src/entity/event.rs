@@ -55,6 +55,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Optimistic concurrency counter of the event's own fields.
     pub version: i64,
+    /// `seq` of the last change recorded for the event (the change feed's per-event counter).
+    pub change_seq: i64,
 }
 
 /// Relations of `events`.

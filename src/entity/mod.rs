@@ -1,6 +1,7 @@
 //! SeaORM entities: the shape of the tables, nothing more.
 
 pub mod attendee;
+pub mod change;
 pub mod event;
 pub mod refresh_token;
 pub mod user;

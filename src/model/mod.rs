@@ -1,11 +1,13 @@
 //! Request and response types of the HTTP API. Doc comments here become the OpenAPI spec.
 
 pub mod attendee;
+pub mod change;
 pub mod common;
 pub mod event;
 pub mod user;
 
 pub use attendee::*;
+pub use change::*;
 pub use common::*;
 pub use event::*;
 pub use user::*;

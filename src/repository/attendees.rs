@@ -196,8 +196,22 @@ pub async fn promote_head(
     event_id: Uuid,
     count: i32,
     now: UtcDateTime,
-) -> Result<i32> {
-    let promoted = Attendees::update_many()
+) -> Result<Vec<attendee::Model>> {
+    // Their queue order, before the UPDATE clears their positions.
+    let head: Vec<Uuid> = Attendees::find()
+        .select_only()
+        .column(attendee::Column::Id)
+        .filter(attendee::Column::EventId.eq(event_id))
+        .filter(attendee::Column::Status.eq(AttendeeStatus::Waitlisted))
+        .filter(attendee::Column::WaitlistPosition.lte(count))
+        .order_by_asc(attendee::Column::WaitlistPosition)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if head.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut promoted = Attendees::update_many()
         .col_expr(
             attendee::Column::Status,
             Expr::value(AttendeeStatus::Confirmed),
@@ -211,14 +225,11 @@ pub async fn promote_head(
             attendee::Column::Version,
             Expr::col(attendee::Column::Version).add(1),
         )
-        .filter(attendee::Column::EventId.eq(event_id))
-        .filter(attendee::Column::Status.eq(AttendeeStatus::Waitlisted))
-        .filter(attendee::Column::WaitlistPosition.lte(count))
-        .exec(db)
-        .await?
-        .rows_affected as i32;
-    if promoted > 0 {
-        move_queue_up(db, event_id, promoted, promoted).await?;
-    }
+        .filter(attendee::Column::Id.is_in(head.clone()))
+        .exec_with_returning(db)
+        .await?;
+    promoted.sort_by_key(|a| head.iter().position(|id| *id == a.id));
+    let n = promoted.len() as i32;
+    move_queue_up(db, event_id, n, n).await?;
     Ok(promoted)
 }

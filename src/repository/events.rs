@@ -57,6 +57,8 @@ pub async fn insert(
         created_at: Set(now),
         updated_at: Set(now),
         version: Set(1),
+        // Its `event.created` change is seq 1.
+        change_seq: Set(1),
     };
     Ok(model.insert(db).await?)
 }
@@ -259,6 +261,11 @@ pub async fn update_fields(
             event::Column::Version,
             Expr::col(event::Column::Version).add(1),
         )
+        // Its `event.updated` change.
+        .col_expr(
+            event::Column::ChangeSeq,
+            Expr::col(event::Column::ChangeSeq).add(1),
+        )
         .filter(event::Column::Id.eq(id))
         .exec_with_returning(db)
         .await?;
@@ -406,7 +413,7 @@ pub async fn claim_seat_or_waitlist_place(
     db: &impl ConnectionTrait,
     id: Uuid,
     now: UtcDateTime,
-) -> Result<Option<Place>> {
+) -> Result<Option<(Place, event::Model)>> {
     let seat = seat_for_newcomer().condition(now);
     let rows = Events::update_many()
         .col_expr(
@@ -417,6 +424,11 @@ pub async fn claim_seat_or_waitlist_place(
             event::Column::WaitlistCount,
             Expr::col(event::Column::WaitlistCount).add(Expr::case(seat.clone(), 0).finally(1)),
         )
+        // The registration's `attendee.registered` change, in the same UPDATE.
+        .col_expr(
+            event::Column::ChangeSeq,
+            Expr::col(event::Column::ChangeSeq).add(1),
+        )
         .filter(event::Column::Id.eq(id))
         .filter(open_for_registration().condition(now))
         .filter(
@@ -426,18 +438,23 @@ pub async fn claim_seat_or_waitlist_place(
         )
         .exec_with_returning(db)
         .await?;
-    Ok(rows.into_iter().next().map(|e| match e.waitlist_count {
-        0 => Place::Seat,
-        position => Place::Waitlist(position),
+    Ok(rows.into_iter().next().map(|e| {
+        let place = match e.waitlist_count {
+            0 => Place::Seat,
+            position => Place::Waitlist(position),
+        };
+        (place, e)
     }))
 }
 
-/// Adds to the counters of an event (negative to remove). The caller holds the row lock.
+/// Adds to the counters of an event (negative to remove) and advances its `change_seq` by
+/// the `changes` the write records. The caller holds the row lock.
 pub async fn adjust_counts(
     db: &impl ConnectionTrait,
     id: Uuid,
     confirmed_delta: i32,
     waitlist_delta: i32,
+    changes: i64,
 ) -> Result<Option<event::Model>> {
     let rows = Events::update_many()
         .col_expr(
@@ -448,10 +465,38 @@ pub async fn adjust_counts(
             event::Column::WaitlistCount,
             Expr::col(event::Column::WaitlistCount).add(waitlist_delta),
         )
+        .col_expr(
+            event::Column::ChangeSeq,
+            Expr::col(event::Column::ChangeSeq).add(changes),
+        )
         .filter(event::Column::Id.eq(id))
         .exec_with_returning(db)
         .await?;
     Ok(rows.into_iter().next())
+}
+
+/// Advances an event's `change_seq` by the `changes` a write records when no other UPDATE of
+/// the row does. The caller holds the row lock.
+pub async fn advance_change_seq(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    changes: i64,
+) -> Result<Option<event::Model>> {
+    adjust_counts(db, id, 0, 0, changes).await
+}
+
+/// The events a user organizes, locked, in id order (the order every multi-event write
+/// locks in).
+pub async fn organized_by_for_update(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+) -> Result<Vec<event::Model>> {
+    Ok(Events::find()
+        .filter(event::Column::OrganizerId.eq(user_id))
+        .order_by_asc(event::Column::Id)
+        .lock_exclusive()
+        .all(db)
+        .await?)
 }
 
 /// Whether the user organizes a published event that has not ended.

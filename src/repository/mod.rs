@@ -2,6 +2,7 @@
 //! the service that calls them owns the transaction.
 
 pub mod attendees;
+pub mod changes;
 pub mod events;
 pub mod refresh_tokens;
 pub mod users;

@@ -26,6 +26,8 @@ pub enum ApiTags {
     Events,
     /// Registrations, the waitlist and check-in.
     Attendees,
+    /// What changed, in order: per event, globally, and live.
+    Changes,
     /// Liveness and readiness probes.
     Health,
 }
@@ -152,6 +154,8 @@ pub const E403: u32 = 1 << 2;
 pub const E404: u32 = 1 << 3;
 /// 409: conflicts with the current state.
 pub const E409: u32 = 1 << 4;
+/// 410: gone for good (changes past retention).
+pub const E410: u32 = 1 << 12;
 /// 412: `If-Match` did not match.
 pub const E412: u32 = 1 << 5;
 /// 413: body too large.
@@ -170,12 +174,13 @@ pub const E503: u32 = 1 << 11;
 /// Statuses of an operation that takes a JSON body: malformed, too large, wrong type.
 pub const BODY: u32 = E400 | E413 | E415;
 
-const FLAGS: [(u16, u32); 12] = [
+const FLAGS: [(u16, u32); 13] = [
     (400, E400),
     (401, E401),
     (403, E403),
     (404, E404),
     (409, E409),
+    (410, E410),
     (412, E412),
     (413, E413),
     (415, E415),

@@ -16,7 +16,7 @@
 use serde_json::{Map, Value, json};
 
 /// Order of the tags section: as a reader meets the API.
-const TAG_ORDER: [&str; 5] = ["Auth", "Users", "Events", "Attendees", "Health"];
+const TAG_ORDER: [&str; 6] = ["Auth", "Users", "Events", "Attendees", "Changes", "Health"];
 
 /// Response header names as they are written on the wire.
 const HEADER_NAMES: [&str; 9] = [

@@ -2,6 +2,7 @@
 //! its result. No business rule lives here.
 
 pub mod auth;
+pub mod changes;
 pub mod client_addr;
 pub mod common;
 pub mod document;
@@ -30,6 +31,7 @@ pub fn api_service(
         users::UsersApi,
         sessions::SessionsApi,
         events::EventsApi,
+        changes::ChangesApi,
     ),
     (),
 > {
@@ -45,6 +47,9 @@ pub fn api_service(
                 state: state.clone(),
             },
             events::EventsApi {
+                state: state.clone(),
+            },
+            changes::ChangesApi {
                 state: state.clone(),
             },
         ),

@@ -10,7 +10,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use super::{
-    Caller, Error, Result, begin_write, commit_or_rollback,
+    Caller, Error, Result, begin_write,
+    changes::{self, ChangeFeed, Recorded},
+    commit_or_rollback,
     events::{can_manage, can_see, visible_for_update},
     patch::{self, Access, Precondition},
     waitlist::promote_waitlist,
@@ -21,8 +23,8 @@ use crate::{
         event::{self, EventStatus},
     },
     model::{
-        AttendeeCreate, AttendeePatchView, AttendeeRead, AttendeeStatus as ApiStatus, Page,
-        Registration,
+        AttendeeCreate, AttendeePatchView, AttendeeRead, AttendeeStatus as ApiStatus, ChangeType,
+        Page, Registration,
     },
     repository::{
         self,
@@ -39,12 +41,13 @@ const MAX_SEAT_ATTEMPTS: usize = 5;
 #[derive(Clone)]
 pub struct AttendeeService {
     db: DatabaseConnection,
+    changes: ChangeFeed,
 }
 
 impl AttendeeService {
-    /// The service over a pool.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// The service over a pool; its writes wake the change feed's streams.
+    pub fn new(db: DatabaseConnection, changes: ChangeFeed) -> Self {
+        Self { db, changes }
     }
 
     /// Registers the caller, or (organizer/admin) another user, for a published event.
@@ -71,10 +74,17 @@ impl AttendeeService {
             }
         }
         let txn = begin_write(&self.db).await?;
-        let result = register_user(&txn, caller, event_id, user_id, now()).await;
-        commit_or_rollback(txn, result)
-            .await
-            .map(AttendeeRead::from)
+        let now = now();
+        let result = async {
+            let (record, event) = register_user(&txn, caller, event_id, user_id, now).await?;
+            let recorded = changes::attendance(ChangeType::AttendeeRegistered, &record, &[]);
+            changes::record(&txn, &event, Some(caller.id), now, recorded).await?;
+            Ok(record)
+        }
+        .await;
+        let record = commit_or_rollback(txn, result).await?;
+        self.changes.hub().wake(event_id);
+        Ok(record.into())
     }
 
     /// An event's attendees (organizer or admin), by registration time.
@@ -130,6 +140,7 @@ impl AttendeeService {
         precondition: Option<&Precondition>,
     ) -> Result<AttendeeRead> {
         let txn = begin_write(&self.db).await?;
+        let now = now();
         let result = async {
             let (event, record) = locked_record(&txn, caller, event_id, id).await?;
             Precondition::check(precondition, record.version)?;
@@ -140,12 +151,14 @@ impl AttendeeService {
                 "status" => Access::Writable,
                 _ => Access::ReadOnly,
             })?;
-            change_status(&txn, caller, &event, record, after.status.into(), now()).await
+            let moved =
+                change_status(&txn, caller, &event, record, after.status.into(), now).await?;
+            moved.record_changes(&txn, caller, now).await
         }
         .await;
-        commit_or_rollback(txn, result)
-            .await
-            .map(AttendeeRead::from)
+        let record = commit_or_rollback(txn, result).await?;
+        self.changes.hub().wake(event_id);
+        Ok(record.into())
     }
 
     /// Cancels a registration, exactly as patching its status to `cancelled`.
@@ -158,21 +171,18 @@ impl AttendeeService {
         precondition: Option<&Precondition>,
     ) -> Result<()> {
         let txn = begin_write(&self.db).await?;
+        let now = now();
         let result = async {
             let (event, record) = locked_record(&txn, caller, event_id, id).await?;
             Precondition::check(precondition, record.version)?;
-            change_status(
-                &txn,
-                caller,
-                &event,
-                record,
-                AttendeeStatus::Cancelled,
-                now(),
-            )
-            .await
+            let moved =
+                change_status(&txn, caller, &event, record, AttendeeStatus::Cancelled, now).await?;
+            moved.record_changes(&txn, caller, now).await
         }
         .await;
-        commit_or_rollback(txn, result).await.map(|_| ())
+        commit_or_rollback(txn, result).await?;
+        self.changes.hub().wake(event_id);
+        Ok(())
     }
 
     /// The caller's own records with their events, by registration time.
@@ -221,15 +231,15 @@ async fn register_user(
     event_id: Uuid,
     user_id: Uuid,
     now: UtcDateTime,
-) -> Result<attendee::Model> {
+) -> Result<(attendee::Model, event::Model)> {
     let mut outcome = None;
     for _ in 0..MAX_SEAT_ATTEMPTS {
-        if let Some(place) =
+        if let Some((place, event)) =
             repository::events::claim_seat_or_waitlist_place(txn, event_id, now).await?
         {
             outcome = Some(match place {
-                Place::Seat => (AttendeeStatus::Confirmed, None),
-                Place::Waitlist(position) => (AttendeeStatus::Waitlisted, Some(position)),
+                Place::Seat => (AttendeeStatus::Confirmed, None, event),
+                Place::Waitlist(position) => (AttendeeStatus::Waitlisted, Some(position), event),
             });
             break;
         }
@@ -237,12 +247,12 @@ async fn register_user(
         // this check (its capacity grew, it was published). Find out which.
         explain_refusal(txn, caller, event_id, now).await?;
     }
-    let (status, position) =
+    let (status, position, event) =
         outcome.ok_or_else(|| Error::conflict("the event is changing too fast; try again"))?;
     match repository::attendees::upsert_registration(txn, event_id, user_id, status, position, now)
         .await
     {
-        Ok(Some(record)) => Ok(record),
+        Ok(Some(record)) => Ok((record, event)),
         Ok(None) => Err(Error::conflict(
             "the user is already registered for this event",
         )),
@@ -292,6 +302,29 @@ async fn locked_record(
     Ok((event, record))
 }
 
+/// An attendee's status move and what it did to the event, for the change feed.
+struct Moved {
+    /// The record after the move.
+    record: attendee::Model,
+    /// The event after the move and the changes to record; `None` when nothing changed.
+    changed: Option<(event::Model, Vec<Recorded>)>,
+}
+
+impl Moved {
+    /// Records the move's changes in its transaction; returns the record.
+    async fn record_changes(
+        self,
+        txn: &impl ConnectionTrait,
+        caller: &Caller,
+        now: UtcDateTime,
+    ) -> Result<attendee::Model> {
+        if let Some((event, recorded)) = self.changed {
+            changes::record(txn, &event, Some(caller.id), now, recorded).await?;
+        }
+        Ok(self.record)
+    }
+}
+
 /// Applies a status move after checking who may make it and from where.
 async fn change_status(
     txn: &impl ConnectionTrait,
@@ -300,9 +333,12 @@ async fn change_status(
     record: attendee::Model,
     to: AttendeeStatus,
     now: UtcDateTime,
-) -> Result<attendee::Model> {
+) -> Result<Moved> {
     if to == record.status {
-        return Ok(record);
+        return Ok(Moved {
+            record,
+            changed: None,
+        });
     }
     let is_attendee = caller.id == record.user_id;
     let is_manager = can_manage(caller, event);
@@ -338,12 +374,26 @@ async fn change_status(
             status_name(to)
         )));
     }
-    match to {
-        AttendeeStatus::Cancelled => cancel_and_release_place(txn, event, &record, now).await,
-        _ => repository::attendees::set_status(txn, record.id, to, None, now)
-            .await?
-            .ok_or(Error::NotFound("attendee")),
+    if to == AttendeeStatus::Cancelled {
+        let (cancelled, event, promoted) =
+            cancel_and_release_place(txn, event, &record, now).await?;
+        let recorded = changes::attendance(ChangeType::AttendeeCancelled, &cancelled, &promoted);
+        return Ok(Moved {
+            record: cancelled,
+            changed: Some((event, recorded)),
+        });
     }
+    let checked_in = repository::attendees::set_status(txn, record.id, to, None, now)
+        .await?
+        .ok_or(Error::NotFound("attendee"))?;
+    let event = repository::events::advance_change_seq(txn, event.id, 1)
+        .await?
+        .ok_or(Error::NotFound("event"))?;
+    let recorded = changes::attendance(ChangeType::AttendeeCheckedIn, &checked_in, &[]);
+    Ok(Moved {
+        record: checked_in,
+        changed: Some((event, recorded)),
+    })
 }
 
 fn status_name(s: AttendeeStatus) -> &'static str {
@@ -356,43 +406,60 @@ fn status_name(s: AttendeeStatus) -> &'static str {
 }
 
 /// Cancels an active record: frees its seat (promoting the queue) or its queue place
-/// (moving those behind it up). The event row must be locked by the caller.
+/// (moving those behind it up). The event row must be locked by the caller. Returns the
+/// record, the event after the write (its `change_seq` advanced by one for the cancellation
+/// and one per promotion) and the promoted records in queue order.
 pub(crate) async fn cancel_and_release_place(
     txn: &impl ConnectionTrait,
     event: &event::Model,
     record: &attendee::Model,
     now: UtcDateTime,
-) -> Result<attendee::Model> {
+) -> Result<(attendee::Model, event::Model, Vec<attendee::Model>)> {
     let cancelled =
         repository::attendees::set_status(txn, record.id, AttendeeStatus::Cancelled, None, now)
             .await?
             .ok_or(Error::NotFound("attendee"))?;
-    if record.status.holds_seat() {
-        let event = repository::events::adjust_counts(txn, event.id, -1, 0)
+    let (confirmed_delta, waitlist_delta) = match record.status {
+        s if s.holds_seat() => (-1, 0),
+        AttendeeStatus::Waitlisted => (0, -1),
+        _ => (0, 0),
+    };
+    let event =
+        repository::events::adjust_counts(txn, event.id, confirmed_delta, waitlist_delta, 1)
             .await?
             .ok_or(Error::NotFound("event"))?;
-        promote_waitlist(txn, event, now).await?;
-    } else if record.status == AttendeeStatus::Waitlisted {
-        repository::events::adjust_counts(txn, event.id, 0, -1).await?;
-        if let Some(position) = record.waitlist_position {
-            repository::attendees::move_queue_up(txn, event.id, position, 1).await?;
-        }
+    if record.status.holds_seat() {
+        return promote_waitlist(txn, event, now)
+            .await
+            .map(|(event, promoted)| (cancelled, event, promoted));
     }
-    Ok(cancelled)
+    if record.status == AttendeeStatus::Waitlisted
+        && let Some(position) = record.waitlist_position
+    {
+        repository::attendees::move_queue_up(txn, event.id, position, 1).await?;
+    }
+    Ok((cancelled, event, Vec::new()))
 }
 
 /// Cancels every active registration of a user (account deletion), event by event in id
-/// order so that concurrent multi-event transactions lock in the same order.
+/// order so that concurrent multi-event transactions lock in the same order, recording each
+/// event's changes. Returns the events changed.
 pub(crate) async fn cancel_all_for_user(
     txn: &impl ConnectionTrait,
     user_id: Uuid,
+    actor: &Caller,
     now: UtcDateTime,
-) -> Result<()> {
+) -> Result<Vec<Uuid>> {
+    let mut changed = Vec::new();
     for record in repository::attendees::active_for_user(txn, user_id).await? {
         let Some(event) = repository::events::find_for_update(txn, record.event_id).await? else {
             continue;
         };
-        cancel_and_release_place(txn, &event, &record, now).await?;
+        let (cancelled, event, promoted) =
+            cancel_and_release_place(txn, &event, &record, now).await?;
+        let recorded = changes::attendance(ChangeType::AttendeeCancelled, &cancelled, &promoted);
+        changes::record(txn, &event, Some(actor.id), now, recorded).await?;
+        changed.push(event.id);
     }
-    Ok(())
+    Ok(changed)
 }

@@ -8,19 +8,24 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::{
-    Caller, Error, Result, begin_write, commit_or_rollback,
+    Caller, Error, Result, begin_write,
+    changes::{self, ChangeFeed, Recorded},
+    commit_or_rollback,
     patch::{self, Access, Precondition},
     totals::EventCountCache,
     waitlist::promote_waitlist,
 };
 use crate::{
     entity::event::{self, EventStatus},
-    model::{EventCreate, EventFilter, EventPatchView, EventRead, EventSort, Page, field_errors},
+    model::{
+        AttendeeRead, ChangeType, EventCreate, EventFilter, EventPatchView, EventRead, EventSort,
+        Page, field_errors,
+    },
     repository::{
         self,
         events::{CountScope, EventFields, EventOrder, EventQuery, Visibility},
     },
-    time::now,
+    time::{UtcDateTime, now},
 };
 
 /// Whether the caller may see the event: drafts only for their organizer and admins.
@@ -68,12 +73,22 @@ pub(crate) async fn visible_for_update(
 pub struct EventService {
     db: DatabaseConnection,
     event_counts: Arc<EventCountCache>,
+    changes: ChangeFeed,
 }
 
 impl EventService {
-    /// The service over a pool; `event_counts` is shared with every service that changes events.
-    pub fn new(db: DatabaseConnection, event_counts: Arc<EventCountCache>) -> Self {
-        Self { db, event_counts }
+    /// The service over a pool; `event_counts` is shared with every service that changes
+    /// events, and its writes wake the change feed's streams.
+    pub fn new(
+        db: DatabaseConnection,
+        event_counts: Arc<EventCountCache>,
+        changes: ChangeFeed,
+    ) -> Self {
+        Self {
+            db,
+            event_counts,
+            changes,
+        }
     }
 
     /// Creates an event organized by the caller.
@@ -92,10 +107,20 @@ impl EventService {
             waitlist_enabled: input.waitlist_enabled,
             status: input.status.map(Into::into).unwrap_or(EventStatus::Draft),
         };
-        let created =
-            repository::events::insert(&self.db, Uuid::now_v7(), caller.id, fields, now()).await?;
+        let now = now();
+        let txn = begin_write(&self.db).await?;
+        let result = async {
+            let created =
+                repository::events::insert(&txn, Uuid::now_v7(), caller.id, fields, now).await?;
+            let read = EventRead::from(created.clone());
+            let recorded = vec![Recorded::new(ChangeType::EventCreated, &read)];
+            changes::record(&txn, &created, Some(caller.id), now, recorded).await?;
+            Ok(read)
+        }
+        .await;
+        let created = commit_or_rollback(txn, result).await?;
         self.event_counts.invalidate();
-        Ok(created.into())
+        Ok(created)
     }
 
     /// Events the caller may see, filtered and sorted.
@@ -171,10 +196,19 @@ impl EventService {
         precondition: Option<&Precondition>,
     ) -> Result<EventRead> {
         let txn = begin_write(&self.db).await?;
-        let result = apply_patch_locked(&txn, caller, id, ops, precondition).await;
+        let now = now();
+        let result = async {
+            let patched = apply_patch_locked(&txn, caller, id, ops, precondition, now).await?;
+            if let Some(recorded) = patched.changes {
+                changes::record(&txn, &patched.event, Some(caller.id), now, recorded).await?;
+            }
+            Ok(patched.event)
+        }
+        .await;
         let updated = commit_or_rollback(txn, result).await?;
         // A status, start or title change moves the event between filters.
         self.event_counts.invalidate();
+        self.changes.hub().wake(id);
         Ok(updated.into())
     }
 
@@ -195,12 +229,12 @@ impl EventService {
                 ));
             }
             Precondition::check(precondition, event.version)?;
-            repository::events::delete(&txn, id).await?;
-            Ok(())
+            record_deletion(&txn, event, caller, now()).await
         }
         .await;
         commit_or_rollback(txn, result).await?;
         self.event_counts.invalidate();
+        self.changes.hub().wake(id);
         Ok(())
     }
 }
@@ -223,6 +257,32 @@ fn event_query(filter: EventFilter) -> EventQuery {
     }
 }
 
+/// Records an event's `event.deleted` (with its last state), then deletes it and its
+/// attendee records. The caller holds the row lock.
+pub(crate) async fn record_deletion(
+    txn: &impl ConnectionTrait,
+    event: event::Model,
+    actor: &Caller,
+    now: UtcDateTime,
+) -> Result<()> {
+    let last = repository::events::advance_change_seq(txn, event.id, 1)
+        .await?
+        .ok_or(Error::NotFound("event"))?;
+    let recorded = vec![Recorded::new(
+        ChangeType::EventDeleted,
+        &EventRead::from(last.clone()),
+    )];
+    changes::record(txn, &last, Some(actor.id), now, recorded).await?;
+    repository::events::delete(txn, event.id).await?;
+    Ok(())
+}
+
+/// A patched event and the changes to record (`None` when the patch changed nothing).
+struct Patched {
+    event: event::Model,
+    changes: Option<Vec<Recorded>>,
+}
+
 /// Applies a patch inside the caller's transaction, holding the event's row lock.
 async fn apply_patch_locked(
     txn: &impl ConnectionTrait,
@@ -230,7 +290,8 @@ async fn apply_patch_locked(
     id: Uuid,
     ops: &Patch,
     precondition: Option<&Precondition>,
-) -> Result<event::Model> {
+    now: UtcDateTime,
+) -> Result<Patched> {
     let current = visible_for_update(txn, Some(caller), id).await?;
     if !can_manage(caller, &current) {
         return Err(Error::Forbidden(
@@ -245,7 +306,10 @@ async fn apply_patch_locked(
         _ => Access::ReadOnly,
     })?;
     if after == before {
-        return Ok(current);
+        return Ok(Patched {
+            event: current,
+            changes: None,
+        });
     }
     if matches!(
         current.status,
@@ -283,9 +347,20 @@ async fn apply_patch_locked(
         waitlist_enabled: after.waitlist_enabled,
         status: new_status,
     };
-    let updated = repository::events::update_fields(txn, id, fields, now())
+    let updated = repository::events::update_fields(txn, id, fields, now)
         .await?
         .ok_or(Error::NotFound("event"))?;
+    let read = EventRead::from(updated.clone());
     // More seats (or no limit) let the queue move up, oldest first.
-    promote_waitlist(txn, updated, now()).await
+    let (event, promoted) = promote_waitlist(txn, updated, now).await?;
+    let mut recorded = vec![Recorded::new(ChangeType::EventUpdated, &read)];
+    recorded.extend(
+        promoted
+            .iter()
+            .map(|a| Recorded::new(ChangeType::AttendeePromoted, &AttendeeRead::from(a.clone()))),
+    );
+    Ok(Patched {
+        event,
+        changes: Some(recorded),
+    })
 }

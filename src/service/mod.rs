@@ -2,8 +2,10 @@
 
 pub mod attendees;
 pub mod auth;
+pub mod changes;
 pub mod events;
 pub mod health;
+pub mod live;
 pub mod patch;
 pub mod sessions;
 pub mod throttle;
@@ -86,6 +88,24 @@ pub enum Error {
     #[error("too many requests")]
     TooManyRequests {
         /// Seconds until the next attempt may succeed.
+        retry_after_seconds: u64,
+    },
+    /// What the request points at has been removed for good, e.g. changes past retention (410).
+    #[error("gone: {detail}")]
+    Gone {
+        /// Problem type slug.
+        slug: &'static str,
+        /// Explanation.
+        detail: String,
+    },
+    /// A bounded resource of this process is exhausted; retry later (503 with Retry-After).
+    #[error("busy: {detail}")]
+    Busy {
+        /// Problem type slug.
+        slug: &'static str,
+        /// Explanation.
+        detail: String,
+        /// Seconds to wait before retrying.
         retry_after_seconds: u64,
     },
     /// The database is unreachable; nothing was done (503).

@@ -34,6 +34,8 @@ pub struct UserService {
     passwords: Arc<Passwords>,
     /// Deleting a user deletes their events.
     event_counts: Arc<EventCountCache>,
+    /// Deleting a user changes events: their streams are woken.
+    changes: super::changes::ChangeFeed,
 }
 
 impl UserService {
@@ -42,11 +44,13 @@ impl UserService {
         db: DatabaseConnection,
         passwords: Arc<Passwords>,
         event_counts: Arc<EventCountCache>,
+        changes: super::changes::ChangeFeed,
     ) -> Self {
         Self {
             db,
             passwords,
             event_counts,
+            changes,
         }
     }
 
@@ -231,15 +235,23 @@ impl UserService {
                     "the user organizes a published event that has not ended; cancel or complete it first",
                 ));
             }
-            attendees::cancel_all_for_user(&txn, id, now).await?;
+            let mut changed = attendees::cancel_all_for_user(&txn, id, caller, now).await?;
+            // Their events go with them (the foreign key cascades): each records its deletion.
+            for event in repository::events::organized_by_for_update(&txn, id).await? {
+                changed.push(event.id);
+                super::events::record_deletion(&txn, event, caller, now).await?;
+            }
             if !repository::users::delete(&txn, id).await? {
                 return Err(Error::NotFound("user"));
             }
-            Ok(())
+            Ok(changed)
         }
         .await;
-        commit_or_rollback(txn, result).await?;
+        let changed = commit_or_rollback(txn, result).await?;
         self.event_counts.invalidate();
+        for event_id in changed {
+            self.changes.hub().wake(event_id);
+        }
         Ok(())
     }
 }

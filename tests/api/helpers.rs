@@ -44,6 +44,10 @@ pub struct TestApp {
     pub backend: Backend,
     _sqlite_dir: Option<tempfile::TempDir>,
     pg_database: Option<String>,
+    /// The database URL, for more instances.
+    url: String,
+    /// Background tasks; they stop when the server's hub shuts down.
+    _workers: Option<event_manager::worker::Workers>,
 }
 
 /// An HTTP response, read whole.
@@ -234,6 +238,8 @@ pub fn test_config(database_url: String) -> Config {
     // Many test servers share two cores: give connections time under that load.
     config.db_acquire_timeout_ms = 10_000;
     config.cors_allowed_origins = vec!["https://app.example.com".to_owned()];
+    // Small enough for a test to reach the limit.
+    config.max_streams = 4;
     config
 }
 
@@ -258,6 +264,7 @@ impl TestApp {
                 (with_database(&server, &name), None, Some(name))
             }
         };
+        let url_for_instances = url.clone();
         let mut config = test_config(url);
         tweak(&mut config);
         let db = db::connect(&config)
@@ -267,6 +274,29 @@ impl TestApp {
             db::migrate(&db).await.expect("migrating the test database");
         }
         let state = AppState::new(config, db.clone()).expect("building state");
+        Some(
+            Self::serve(
+                state,
+                db,
+                backend,
+                url_for_instances,
+                sqlite_dir,
+                pg_database,
+            )
+            .await,
+        )
+    }
+
+    /// Starts the server and its background tasks over a state.
+    async fn serve(
+        state: AppState,
+        db: DatabaseConnection,
+        backend: Backend,
+        url: String,
+        sqlite_dir: Option<tempfile::TempDir>,
+        pg_database: Option<String>,
+    ) -> TestApp {
+        let workers = event_manager::worker::Workers::start(&state);
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
             .await
@@ -278,7 +308,7 @@ impl TestApp {
         tokio::spawn(async move {
             let _ = Server::new_with_acceptor(acceptor).run(app).await;
         });
-        Some(TestApp {
+        TestApp {
             base: format!("http://{addr}"),
             client: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)
@@ -289,7 +319,20 @@ impl TestApp {
             backend,
             _sqlite_dir: sqlite_dir,
             pg_database,
-        })
+            url,
+            _workers: Some(workers),
+        }
+    }
+
+    /// A second server process on this test's database (PostgreSQL), as another instance
+    /// of a deployment would be: its own pool, hub and listener.
+    pub async fn second_instance(&self) -> TestApp {
+        let config = test_config(self.url.clone());
+        let db = db::connect(&config)
+            .await
+            .expect("connecting the second instance");
+        let state = AppState::new(config, db.clone()).expect("building state");
+        Self::serve(state, db, self.backend, self.url.clone(), None, None).await
     }
 
     /// Full URL of a path.
@@ -438,6 +481,8 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Ends streams and background tasks of this server.
+        self.state.changes.hub().shut_down();
         // Drop this test's PostgreSQL database now rather than leave it for the next run.
         let (Some(name), Some(server)) = (self.pg_database.take(), postgres_url()) else {
             return;

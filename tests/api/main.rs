@@ -6,6 +6,7 @@ mod helpers;
 
 mod attendees;
 mod auth;
+mod changes;
 mod compression;
 mod concurrency;
 mod conditional;

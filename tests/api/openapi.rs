@@ -146,6 +146,12 @@ const ERROR_STATUSES: &[(&str, &[&str])] = &[
         &["400", "401", "413", "415", "422", "500", "503"],
     ),
     ("logout", &["400", "413", "415", "422", "500", "503"]),
+    (
+        "listEventChanges",
+        &["400", "401", "404", "410", "500", "503"],
+    ),
+    ("listChanges", &["400", "401", "403", "410", "500", "503"]),
+    ("streamEvent", &["400", "401", "404", "410", "500", "503"]),
     ("getMe", &["401", "404", "500", "503"]),
     ("listUsers", &["400", "401", "403", "500", "503"]),
     ("getUser", &["401", "404", "500", "503"]),
@@ -596,7 +602,9 @@ backend_tests! {
         for (method, path, op) in operations(&spec) {
             for (status, response) in op["responses"].as_object().unwrap() {
                 for media in response["content"].as_object().into_iter().flat_map(|c| c.keys()) {
-                    let expected = if status.starts_with('2')
+                    let expected = if path.ends_with("/stream") && status == "200" {
+                        "text/event-stream"
+                    } else if status.starts_with('2')
                         || (path.starts_with("/health") && status == "503")
                     {
                         "application/json"
@@ -641,7 +649,10 @@ backend_tests! {
             for p in op["parameters"].as_array().into_iter().flatten() {
                 if p["in"] == "header" {
                     let name = p["name"].as_str().unwrap();
-                    assert!(["If-Match", "If-None-Match"].contains(&name), "{name}");
+                    assert!(
+                        ["If-Match", "If-None-Match", "Last-Event-ID"].contains(&name),
+                        "{name}"
+                    );
                 }
             }
         }
@@ -688,7 +699,10 @@ backend_tests! {
             .iter()
             .map(|t| t["name"].as_str().unwrap())
             .collect();
-        assert_eq!(tags, ["Auth", "Users", "Events", "Attendees", "Health"]);
+        assert_eq!(
+            tags,
+            ["Auth", "Users", "Events", "Attendees", "Changes", "Health"]
+        );
     }
 
     async fn public_operations_say_so_and_anonymous_friendly_ones_allow_both(app) {
@@ -702,7 +716,7 @@ backend_tests! {
                 | "health" => {
                     assert!(security.is_empty(), "{method} {path} is public: {security:?}")
                 }
-                "listEvents" | "getEvent" => {
+                "listEvents" | "getEvent" | "listEventChanges" | "streamEvent" => {
                     assert_eq!(security.len(), 2, "{id}");
                     assert!(security.contains(&json!({})), "{id} allows anonymous callers");
                     assert!(security.contains(&bearer), "{id} accepts a token");

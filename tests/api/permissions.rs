@@ -1,5 +1,6 @@
-//! Who may do what: every Events and Attendees endpoint against every kind of caller, as one
-//! table. Each cell runs on a fresh scenario, and a refused call must leave it untouched.
+//! Who may do what: every Events, Attendees and change feed endpoint (but the never-ending
+//! stream, tested in `changes.rs`) against every kind of caller, as one table. Each cell runs
+//! on a fresh scenario, and a refused call must leave it untouched.
 
 use reqwest::Method;
 use serde_json::Value;
@@ -69,6 +70,9 @@ const TABLE: &[Row] = &[
     row("PATCH",  "/api/v1/events/{P}/attendees/{R}",   CHECK_IN,  [401, 404, 403, 200, 200]),
     row("DELETE", "/api/v1/events/{P}/attendees/{R}",   "",        [401, 404, 204, 204, 204]),
     row("GET",    "/api/v1/users/me/registrations",     "",        [401, 200, 200, 200, 200]),
+    row("GET",    "/api/v1/events/{P}/changes",         "",        [200, 200, 200, 200, 200]),
+    row("GET",    "/api/v1/events/{D}/changes",         "",        [404, 404, 404, 200, 200]),
+    row("GET",    "/api/v1/changes",                    "",        [401, 403, 403, 403, 200]),
 ];
 
 /// The people of the scenario; events are made afresh for every cell.
@@ -133,6 +137,8 @@ struct Snapshot {
     active_attendees: i64,
     confirmed_count: i64,
     waitlist_count: i64,
+    /// Rows of the change feed: a refused write records nothing.
+    changes: i64,
 }
 
 async fn snapshot(app: &TestApp, cast: &Cast, s: &Scene, n: usize) -> Snapshot {
@@ -161,6 +167,7 @@ async fn snapshot(app: &TestApp, cast: &Cast, s: &Scene, n: usize) -> Snapshot {
             .await,
         confirmed_count: app.scalar_i64(&counter("confirmed_count")).await,
         waitlist_count: app.scalar_i64(&counter("waitlist_count")).await,
+        changes: app.scalar_i64("SELECT COUNT(*) FROM changes").await,
     }
 }
 

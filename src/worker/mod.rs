@@ -1,0 +1,45 @@
+//! Background tasks: started by `main` beside the server, stopped by the same shutdown
+//! signal. They call services, never routers, and hold no business rule of their own.
+
+pub mod fanout;
+pub mod listener;
+pub mod retention;
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::state::AppState;
+
+/// The running background tasks.
+pub struct Workers {
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts every background task of this process. They run until the hub shuts down.
+    pub fn start(state: &AppState) -> Self {
+        let mut handles = vec![
+            tokio::spawn(fanout::run(state.changes.hub().clone())),
+            tokio::spawn(retention::run(
+                state.changes.clone(),
+                state.changes.hub().shutdown_signal(),
+            )),
+        ];
+        if state.config.database_url.starts_with("postgres") {
+            handles.push(tokio::spawn(listener::run(
+                state.config.database_url.clone(),
+                state.changes.hub().clone(),
+            )));
+        }
+        Self { handles }
+    }
+
+    /// Waits (at most `timeout`) for the tasks to finish after shutdown began.
+    pub async fn join(self, timeout: Duration) {
+        let all = futures_util::future::join_all(self.handles);
+        if tokio::time::timeout(timeout, all).await.is_err() {
+            tracing::warn!("background tasks did not stop in time");
+        }
+    }
+}
