@@ -51,9 +51,9 @@ if ! command -v sqlite3 >/dev/null; then
     fi
 fi
 
-# 1,000 client connections plus the server's own: raise the open-file limit.
+# 10,000 idle streams (one socket each in em-bench and in the server): raise the open-file limit.
 hard="$(ulimit -Hn)"
-if [ "$hard" = unlimited ] || [ "$hard" -ge 8192 ]; then ulimit -n 8192; else ulimit -n "$hard"; fi
+if [ "$hard" = unlimited ] || [ "$hard" -ge 32768 ]; then ulimit -n 32768; else ulimit -n "$hard"; fi
 
 # --- build ----------------------------------------------------------------------------
 

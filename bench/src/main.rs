@@ -10,6 +10,7 @@ mod load;
 mod pg;
 mod report;
 mod server;
+mod streams;
 mod suite;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
@@ -161,6 +162,10 @@ pub struct Profile {
     pub ready_trials: usize,
     /// Idle keep-alive connections held for the memory measurement.
     pub idle_connections: usize,
+    /// Live streams following the event of a streamed burst.
+    pub burst_streams: usize,
+    /// Idle live streams held for the memory measurement.
+    pub idle_streams: usize,
 }
 
 impl Profile {
@@ -181,6 +186,8 @@ impl Profile {
             login_users: 8,
             ready_trials: 5,
             idle_connections: 1000,
+            burst_streams: 1000,
+            idle_streams: 10_000,
         }
     }
 
@@ -201,6 +208,8 @@ impl Profile {
             login_users: 2,
             ready_trials: 1,
             idle_connections: 50,
+            burst_streams: 20,
+            idle_streams: 50,
         }
     }
 }

@@ -102,6 +102,27 @@ pub struct Process {
     pub conns_rss_kib: u64,
     /// VmHWM with them open, KiB.
     pub conns_hwm_kib: u64,
+    /// Idle live streams held open.
+    pub streams: usize,
+    /// VmRSS with them open, KiB.
+    pub streams_rss_kib: u64,
+    /// VmHWM with them open, KiB.
+    pub streams_hwm_kib: u64,
+}
+
+/// Fan-out of a streamed burst.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fanout {
+    /// Backend name.
+    pub backend: String,
+    /// Streams following the burst's event.
+    pub streams: usize,
+    /// Of which measured delays.
+    pub sampled: usize,
+    /// Deliveries measured.
+    pub deliveries: u64,
+    /// From a change's `occurred_at` to its arrival at a stream.
+    pub delay: Latency,
 }
 
 /// Median of a few numbers.
@@ -125,6 +146,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Memory and start-up.
     pub process: Vec<Process>,
+    /// Fan-out to live streams.
+    pub fanout: Vec<Fanout>,
     /// Whether each pgbench script matched the captured SQL.
     pub sql_checks: Vec<(String, Vec<String>)>,
 }
@@ -303,6 +326,20 @@ impl Report {
                 ),
                 Some(p.conns_hwm_kib <= 120 * 1024),
             );
+            if p.streams > 0 {
+                line(
+                    &format!(
+                        "RSS with {} idle streams <= 150 MiB ({})",
+                        p.streams, p.backend
+                    ),
+                    format!(
+                        "VmRSS {:.1} MiB (VmHWM {:.1} MiB)",
+                        mib(p.streams_rss_kib),
+                        mib(p.streams_hwm_kib)
+                    ),
+                    Some(p.streams_rss_kib <= 150 * 1024),
+                );
+            }
         }
         if let Some(p) = self.process.iter().find(|p| p.backend == "sqlite") {
             let worst = median(&p.ready_existing_ms).max(median(&p.ready_fresh_ms));
@@ -315,6 +352,27 @@ impl Report {
                 ),
                 Some(worst <= 500.0),
             );
+        }
+        for backend in [Backend::Postgres, Backend::Sqlite] {
+            let plain = self.row("registration burst", backend);
+            let streamed = self.rows.iter().find(|r| {
+                r.backend == backend && r.scenario.starts_with(crate::suite::STREAMED_BURST)
+            });
+            let fanout = self.fanout.iter().find(|f| f.backend == backend.name());
+            if let (Some(plain), Some(streamed), Some(f)) = (plain, streamed, fanout) {
+                // Reported, no target: the fan-out's cost and delay.
+                let _ = writeln!(
+                    s,
+                    "| burst with {} streams open ({}): req/s and delivery delay | {:.0} req/s vs {:.0} without streams ({:.0} %); delay p50 {:.1} ms, p99 {:.1} ms | reported |",
+                    f.streams,
+                    backend.name(),
+                    streamed.rps,
+                    plain.rps,
+                    streamed.rps / plain.rps * 100.0,
+                    f.delay.p50_ms,
+                    f.delay.p99_ms
+                );
+            }
         }
         s
     }

@@ -22,8 +22,9 @@ use crate::{
     api::User,
     load::{self, Outcome, Stop},
     pg::{self, Length, Pg, PgbenchOutcome},
-    report::{Baseline, Cpu, Latency, Process, Report, Row},
+    report::{Baseline, Cpu, Fanout, Latency, Process, Report, Row},
     server::{self, CpuProbe, CpuSnapshot, Hashing, Server},
+    streams::{self, Streams},
 };
 
 /// Name of the scenario without SQL.
@@ -33,6 +34,16 @@ pub const FLOOR: &str = "HTTP floor: GET /health/live (no SQL)";
 const PG_DB: &str = "em_bench";
 /// Name of the databases for start-up trials on an empty database.
 const PG_FRESH_DB: &str = "em_bench_fresh";
+/// Scenario name of the burst with live streams open.
+pub const STREAMED_BURST: &str = "registration burst, streams open";
+/// Streams of a streamed burst that also measure delivery delays.
+const STREAM_SAMPLE: usize = 50;
+/// An `event.created` change's data as the server writes it.
+const CHANGE_EVENT_JSON: &str = r#"{"id":"01a22ee8-8762-7252-8268-43afe9bdfbdc","title":"Created event 0","description":"An event seeded by em-bench, with a description of ordinary length.","location":"Hall 0","starts_at":"2026-12-02T00:02:00Z","ends_at":"2026-12-02T02:02:00Z","capacity":100,"waitlist_enabled":false,"status":"published","organizer_id":"01a22ee8-83c8-71a9-a18b-69f011bea33d","confirmed_count":0,"waitlist_count":0,"available_seats":100,"created_at":"2026-12-01T00:02:00.673797Z","updated_at":"2026-12-01T00:02:00.673797Z","version":1}"#;
+/// An `attendee.registered` change's data as the server writes it.
+const CHANGE_ATTENDEE_JSON: &str = r#"{"id":"01a22ee8-8773-7477-809d-2630a61201cf","event_id":"01a22ee8-85d5-71e5-a86f-9b4f2a075eb6","user_id":"01a22ee8-83c8-71a9-a18b-69f011bea33d","status":"confirmed","waitlist_position":null,"registered_at":"2026-12-01T00:02:00.689872Z","updated_at":"2026-12-01T00:02:00.689872Z","version":1}"#;
+/// Capacity of the seeded events: never reached.
+const SEED_CAPACITY: i64 = 1_000_000;
 /// Title prefix of the events seeded through the API (the "1k" table).
 const SEED_TITLE: &str = "Bench event";
 
@@ -222,7 +233,9 @@ impl Suite {
             load::par_map(self.profile.events, self.conc(), move |i| {
                 let (client, base, users) = (client.clone(), base.clone(), users.clone());
                 async move {
-                    let body = api::event_body(SEED_TITLE, i, None, false);
+                    // A capacity far above any load keeps seats free and gives the change feed (and the
+                    // pgbench replay of it) a number to record.
+                    let body = api::event_body(SEED_TITLE, i, Some(SEED_CAPACITY), false);
                     api::create_event(&client, &base, &users[i % users.len()].bearer, &body).await
                 }
             })
@@ -498,9 +511,100 @@ impl Suite {
         Ok(())
     }
 
-    /// `burst_users` distinct users register at once for a fresh event of capacity
-    /// `burst_capacity` with a waitlist; `burst_rounds` rounds, each an HTTP burst then a
-    /// pgbench burst, so that a change in the machine's load hits both sides alike.
+    /// One HTTP burst: `burst_users` distinct users register at once for a fresh event of
+    /// capacity `burst_capacity` with a waitlist, while `streams` live streams follow it.
+    /// Returns the outcome, its CPU, and the streams' delivery delays.
+    async fn http_burst(
+        &mut self,
+        ctx: &Ctx,
+        round: usize,
+        streams: usize,
+    ) -> anyhow::Result<(Outcome, CpuSnapshot, Option<hdrhistogram::Histogram<u64>>)> {
+        let p = self.profile.clone();
+        let organizer = ctx.users[0].bearer.clone();
+        let title = if streams > 0 {
+            "Burst event streamed"
+        } else {
+            "Burst event"
+        };
+        let body = api::event_body(title, round, Some(p.burst_capacity), true);
+        let event = api::create_event(&ctx.client, &ctx.base, &organizer, &body).await?;
+        let open = if streams > 0 {
+            let client = streams::client()?;
+            Some(
+                Streams::open(
+                    &client,
+                    &ctx.base,
+                    &event,
+                    streams,
+                    STREAM_SAMPLE.min(streams),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let users = ctx.users.clone();
+        let path = format!("/api/v1/events/{event}/attendees");
+        let make: Arc<load::MakeRequest> = Arc::new(move |seq, _| {
+            load::request(
+                Method::POST,
+                &path,
+                Some(&users[seq].bearer),
+                Some(Bytes::from_static(b"{}")),
+            )
+        });
+        let confirmed = Arc::new(AtomicU64::new(0));
+        let counted = confirmed.clone();
+        let check: Arc<load::Check> = Arc::new(move |s, body| {
+            if s != 201 {
+                return false;
+            }
+            if body.windows(20).any(|w| w == b"\"status\":\"confirmed\"") {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+            true
+        });
+        let c0 = self.cpu();
+        let o = load::run(
+            ctx.addr,
+            self.conc(),
+            Stop::Count(p.burst_users),
+            make,
+            check,
+        )
+        .await;
+        let cpu = self.cpu() - c0;
+        let seated = confirmed.load(Ordering::Relaxed);
+        if seated != p.burst_capacity as u64 {
+            self.failures.push(format!(
+                "{}: burst seated {seated}, capacity {}",
+                ctx.backend.name(),
+                p.burst_capacity
+            ));
+        }
+        let delays = match open {
+            Some(open) => {
+                let registered = o.requests as usize - o.errors as usize;
+                let short = open.wait_for(registered, Duration::from_secs(30)).await;
+                if short > 0 {
+                    self.failures.push(format!(
+                        "{}: {short} of {streams} streams missed changes of the burst",
+                        ctx.backend.name()
+                    ));
+                }
+                let delays = open.delays();
+                open.close();
+                Some(delays)
+            }
+            None => None,
+        };
+        Ok((o, cpu, delays))
+    }
+
+    /// Registration bursts, each an HTTP burst then a pgbench burst of the same
+    /// transaction (so a change in the machine's load hits both sides alike); then the same
+    /// HTTP bursts with `burst_streams` live streams following the event.
     async fn burst(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
         let p = self.profile.clone();
         anyhow::ensure!(
@@ -511,47 +615,8 @@ impl Suite {
         let (mut http, mut db): (Option<Outcome>, Option<PgbenchOutcome>) = (None, None);
         let (mut http_cpu, mut db_cpu) = (CpuSnapshot::default(), CpuSnapshot::default());
         for round in 0..p.burst_rounds {
-            let body = api::event_body("Burst event", round, Some(p.burst_capacity), true);
-            let event = api::create_event(&ctx.client, &ctx.base, &organizer, &body).await?;
-            let users = ctx.users.clone();
-            let path = format!("/api/v1/events/{event}/attendees");
-            let make: Arc<load::MakeRequest> = Arc::new(move |seq, _| {
-                load::request(
-                    Method::POST,
-                    &path,
-                    Some(&users[seq].bearer),
-                    Some(Bytes::from_static(b"{}")),
-                )
-            });
-            let confirmed = Arc::new(AtomicU64::new(0));
-            let counted = confirmed.clone();
-            let check: Arc<load::Check> = Arc::new(move |s, body| {
-                if s != 201 {
-                    return false;
-                }
-                if body.windows(20).any(|w| w == b"\"status\":\"confirmed\"") {
-                    counted.fetch_add(1, Ordering::Relaxed);
-                }
-                true
-            });
-            let c0 = self.cpu();
-            let o = load::run(
-                ctx.addr,
-                self.conc(),
-                Stop::Count(p.burst_users),
-                make,
-                check,
-            )
-            .await;
-            http_cpu = http_cpu + (self.cpu() - c0);
-            let seated = confirmed.load(Ordering::Relaxed);
-            if seated != p.burst_capacity as u64 {
-                self.failures.push(format!(
-                    "{}: burst seated {seated}, capacity {}",
-                    ctx.backend.name(),
-                    p.burst_capacity
-                ));
-            }
+            let (o, cpu, _) = self.http_burst(ctx, round, 0).await?;
+            http_cpu = http_cpu + cpu;
             match &mut http {
                 Some(h) => h.merge(o),
                 None => http = Some(o),
@@ -608,6 +673,44 @@ impl Suite {
             db,
             db_cpu,
         );
+        if p.burst_streams == 0 {
+            return Ok(());
+        }
+        let (mut http, mut cpu, mut delays) =
+            (None::<Outcome>, CpuSnapshot::default(), load::histogram());
+        for round in 0..p.burst_rounds {
+            let (o, c, d) = self.http_burst(ctx, round, p.burst_streams).await?;
+            cpu = cpu + c;
+            if let Some(d) = d {
+                delays.add(&d).context("merging delay histograms")?;
+            }
+            match &mut http {
+                Some(h) => h.merge(o),
+                None => http = Some(o),
+            }
+        }
+        let scenario = format!("{STREAMED_BURST} ({} streams)", thousands(p.burst_streams));
+        self.record(
+            ctx,
+            &scenario,
+            self.conc(),
+            http.context("no burst round ran")?,
+            cpu,
+            None,
+            CpuSnapshot::default(),
+        );
+        let fanout = Fanout {
+            backend: ctx.backend.name().to_owned(),
+            streams: p.burst_streams,
+            sampled: STREAM_SAMPLE.min(p.burst_streams),
+            deliveries: delays.len(),
+            delay: Latency::from(&delays),
+        };
+        eprintln!(
+            "  fan-out to {} streams: delivery delay p50 {:.2} ms, p99 {:.2} ms ({} sampled deliveries)",
+            fanout.streams, fanout.delay.p50_ms, fanout.delay.p99_ms, fanout.deliveries
+        );
+        self.report.fanout.push(fanout);
         Ok(())
     }
 
@@ -718,15 +821,35 @@ impl Suite {
         (p.conns_rss_kib, p.conns_hwm_kib) = server::memory_kib(s.pid())?;
         p.connections = conns.len();
         drop(conns);
+        let n = self.profile.idle_streams;
+        if n > 0 {
+            let event = ctx.events.first().context("no seeded event")?;
+            let client = streams::client()?;
+            match Streams::open(&client, &s.base, event, n, 0).await {
+                Ok(open) => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    (p.streams_rss_kib, p.streams_hwm_kib) = server::memory_kib(s.pid())?;
+                    p.streams = n;
+                    open.close();
+                }
+                Err(e) => {
+                    s.stop();
+                    bail!("opening {n} streams: {e:#} (raise ulimit -n)");
+                }
+            }
+        }
         s.stop();
         eprintln!(
-            "  ready {:?} ms (migrated), {:?} ms (empty); RSS idle {} KiB (peak {}), with {n} connections {} KiB (peak {})",
+            "  ready {:?} ms (migrated), {:?} ms (empty); RSS idle {} KiB (peak {}), with {} connections {} KiB (peak {}), with {} streams {} KiB",
             p.ready_existing_ms,
             p.ready_fresh_ms,
             p.idle_rss_kib,
             p.idle_hwm_kib,
+            p.connections,
             p.conns_rss_kib,
-            p.conns_hwm_kib
+            p.conns_hwm_kib,
+            p.streams,
+            p.streams_rss_kib
         );
         self.report.process.push(p);
         Ok(())
@@ -898,6 +1021,12 @@ impl Suite {
             ),
             ("location", "Hall 7".to_owned()),
             ("capacity", "100".to_owned()),
+            // What the change feed stores with a change: the resource as JSON, of the size the
+            // server writes (a variable, since pgbench reads `:name` inside literals too).
+            ("event_json", CHANGE_EVENT_JSON.to_owned()),
+            ("event_created", "event.created".to_owned()),
+            ("attendee_registered", "attendee.registered".to_owned()),
+            ("attendee_json", CHANGE_ATTENDEE_JSON.to_owned()),
         ];
         let out = pg::pgbench(
             &self.pg,
