@@ -758,16 +758,20 @@ backend_tests! {
     }
 }
 
-/// Starts a PostgreSQL test server, or says the test did not run.
-async fn postgres_app() -> Option<TestApp> {
-    TestApp::spawn(Backend::Postgres).await
+/// Starts a PostgreSQL test server (these tests are ignored without `TEST_DATABASE_URL`).
+async fn postgres_app() -> TestApp {
+    TestApp::spawn(Backend::Postgres)
+        .await
+        .expect(crate::helpers::POSTGRES_REQUIRED)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
+)]
 async fn postgres_the_global_cursor_never_skips_a_change_that_commits_late() {
-    let Some(app) = postgres_app().await else {
-        return;
-    };
+    let app = postgres_app().await;
     let admin = app.admin().await;
     let organizer = app.user().await;
     let early = published(&app, &organizer, None).await;
@@ -833,10 +837,12 @@ async fn postgres_the_global_cursor_never_skips_a_change_that_commits_late() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
+)]
 async fn postgres_a_change_through_one_instance_reaches_a_stream_on_another_within_1_s() {
-    let Some(a) = postgres_app().await else {
-        return;
-    };
+    let a = postgres_app().await;
     let b = a.second_instance().await;
     let organizer = a.user().await;
     let event = published(&a, &organizer, None).await;
