@@ -14,11 +14,10 @@ use uuid::Uuid;
 
 use super::{
     auth::{BearerAuth, MaybeAuth},
-    common::{Answer, ApiTags, E400, E401, E403, E404, E410, E500, E503, Problems},
+    common::{Answer, ApiTags, E400, E401, E403, E404, E410, E500, E503},
     payload::JsonBody,
 };
 use crate::{
-    error::ApiError,
     model::{Change, ChangePage, GlobalChangePage},
     service::changes::{DEFAULT_FEED_LIMIT, StreamSnapshot},
     state::AppState,
@@ -157,23 +156,10 @@ impl ChangesApi {
         #[oai(validator(minimum(value = "0")))]
         after: Query<Option<i64>>,
         /// Resume after this `seq` (sent by browsers when they reconnect).
-        #[oai(name = "Last-Event-ID")]
-        last_event_id: Header<Option<String>>,
+        #[oai(name = "Last-Event-ID", validator(minimum(value = "0")))]
+        last_event_id: Header<Option<i64>>,
     ) -> Answer<StreamResponse, { E400 | E401 | E404 | E410 | E500 | E503 }> {
-        let resume = match last_event_id.0 {
-            Some(text) => Some(
-                text.trim()
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| *n >= 0)
-                    .ok_or_else(|| {
-                        Problems(ApiError::bad_request(
-                            "Last-Event-ID must be a seq (a whole number >= 0)",
-                        ))
-                    })?,
-            ),
-            None => after.0,
-        };
+        let resume = last_event_id.0.or(after.0);
         let (snapshot, changes) = self
             .state
             .changes

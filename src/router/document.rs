@@ -113,11 +113,13 @@ pub fn finish(document: &str) -> String {
         }
     }
     drop_request_defaults(&mut doc);
+    type_nullable_members(&mut doc);
     let ids: Vec<String> = operations(&mut doc)
         .filter_map(|op| op["operationId"].as_str().map(str::to_owned))
         .collect();
+    let stream_message = stream_message_schema(&mut doc);
     for op in operations(&mut doc) {
-        finish_operation(op);
+        finish_operation(op, &stream_message);
     }
     for link in &LINKS {
         debug_assert!(
@@ -188,7 +190,7 @@ fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Value> {
         .map(|(_, op)| op)
 }
 
-fn finish_operation(op: &mut Value) {
+fn finish_operation(op: &mut Value, stream_message: &Value) {
     if op.get("security").is_none() {
         op["security"] = json!([]);
     }
@@ -200,6 +202,9 @@ fn finish_operation(op: &mut Value) {
                     .map(|(name, header)| (wire_name(&name), header))
                     .collect();
             }
+            if let Some(stream) = response.pointer_mut("/content/text~1event-stream") {
+                describe_event_stream(stream, stream_message);
+            }
         }
     }
     let example = op["operationId"].as_str().and_then(request_example);
@@ -210,6 +215,112 @@ fn finish_operation(op: &mut Value) {
     ) {
         for media in content.values_mut() {
             media["example"] = example.clone();
+        }
+    }
+}
+
+/// poem-openapi documents an event stream as an array of its messages (`type: array, format:
+/// event-stream`); a stream is a sequence of events, each `{event, id, data}` with `data` the
+/// message as JSON text, as OpenAPI 3.2 and its tools read `text/event-stream`. The message's
+/// own schema goes inline into `x-data-schema` (linters do not follow references there).
+fn describe_event_stream(media: &mut Value, message: &Value) {
+    media["schema"] = json!({
+        "type": "object",
+        "description": "One Server-Sent Event. A stream is a sequence of them.",
+        "required": ["data"],
+        "properties": {
+            "event": {"type": "string", "description": "`snapshot`, or the change's type"},
+            "id": {"type": "string", "description": "The `seq` the message brings the client to"},
+            "data": {
+                "type": "string",
+                "description": "The message as JSON: the snapshot, then each `Change`",
+                "x-data-schema": message.clone(),
+            },
+        },
+    });
+}
+
+/// Takes the stream's message schemas (`StreamMessage`, `StreamSnapshot`) out of the
+/// components, where nothing would reference them once the stream is described as events,
+/// and returns the message schema with the snapshot inline.
+fn stream_message_schema(doc: &mut Value) -> Value {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return Value::Null;
+    };
+    let snapshot = schemas.remove("StreamSnapshot").unwrap_or(Value::Null);
+    let mut message = schemas.remove("StreamMessage").unwrap_or(Value::Null);
+    for key in ["anyOf", "oneOf"] {
+        if let Some(variants) = message.get_mut(key).and_then(Value::as_array_mut) {
+            for variant in variants {
+                if variant["$ref"] == "#/components/schemas/StreamSnapshot" {
+                    *variant = snapshot.clone();
+                }
+            }
+        }
+    }
+    message
+}
+
+/// OpenAPI 3.0 wants a `type` beside every `nullable`: poem-openapi leaves it out for a
+/// nullable reference (an enum) and for free-form JSON. The enum is written inline, and the
+/// free-form member, always an object when present, says so.
+fn type_nullable_members(doc: &mut Value) {
+    let schemas = doc["components"]["schemas"].clone();
+    let mut inlined = Vec::new();
+    let Some(all) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in all.values_mut() {
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for property in properties.values_mut() {
+            if property["nullable"] != true || property.get("type").is_some() {
+                continue;
+            }
+            let referenced = property["allOf"][0]["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .map(|name| schemas[name].clone());
+            match referenced {
+                Some(target) if target.get("enum").is_some() => {
+                    inlined.extend(property["allOf"][0]["$ref"].as_str().map(str::to_owned));
+                    let description = property["description"].clone();
+                    // A nullable enum lists null among its values (OpenAPI 3.0.3), or validators
+                    // refuse the null it allows.
+                    let mut values = target["enum"].as_array().cloned().unwrap_or_default();
+                    values.push(Value::Null);
+                    *property = json!({
+                        "type": target["type"],
+                        "enum": values,
+                        "nullable": true,
+                    });
+                    if !description.is_null() {
+                        property["description"] = description;
+                    }
+                }
+                Some(_) => {}
+                None => property["type"] = json!("object"),
+            }
+        }
+    }
+    // An enum written inline everywhere it was used is no component of its own any more.
+    for reference in inlined {
+        let text = doc.to_string();
+        if !text.contains(&format!("\"{reference}\"")) {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            if let Some(all) = doc
+                .pointer_mut("/components/schemas")
+                .and_then(Value::as_object_mut)
+            {
+                all.remove(name);
+            }
         }
     }
 }
