@@ -97,6 +97,17 @@ pub struct ChangeCounts {
     pub available_seats: Option<i64>,
 }
 
+impl ChangeCounts {
+    /// The counts of an event with these counters and capacity (`None`: unlimited).
+    pub fn new(confirmed: i32, waitlisted: i32, capacity: Option<i32>) -> Self {
+        Self {
+            confirmed_count: confirmed.into(),
+            waitlist_count: waitlisted.into(),
+            available_seats: capacity.map(|c| i64::from(c) - i64::from(confirmed)),
+        }
+    }
+}
+
 /// One committed change of an event or of what belongs to it.
 #[derive(Debug, Clone, Object)]
 pub struct Change {

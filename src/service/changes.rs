@@ -124,13 +124,7 @@ pub fn to_api(row: change::Model, detail: Detail) -> Result<Change> {
         kind,
         occurred_at: row.occurred_at.into(),
         actor_id: if hidden { None } else { row.actor_id },
-        counts: ChangeCounts {
-            confirmed_count: row.confirmed_count.into(),
-            waitlist_count: row.waitlist_count.into(),
-            available_seats: row
-                .capacity
-                .map(|c| i64::from(c) - i64::from(row.confirmed_count)),
-        },
+        counts: ChangeCounts::new(row.confirmed_count, row.waitlist_count, row.capacity),
         data,
     })
 }
@@ -385,13 +379,7 @@ impl ChangeFeed {
         let snapshot = StreamSnapshot {
             event_id,
             seq: event.change_seq,
-            counts: ChangeCounts {
-                confirmed_count: event.confirmed_count.into(),
-                waitlist_count: event.waitlist_count.into(),
-                available_seats: event
-                    .capacity
-                    .map(|c| i64::from(c) - i64::from(event.confirmed_count)),
-            },
+            counts: ChangeCounts::new(event.confirmed_count, event.waitlist_count, event.capacity),
         };
         let stream = self
             .hub
