@@ -108,6 +108,10 @@ pub struct Process {
     pub streams_rss_kib: u64,
     /// VmHWM with them open, KiB.
     pub streams_hwm_kib: u64,
+    /// VmRSS of a fresh server with as many idle streams over HTTP/2, KiB (0: not measured).
+    pub streams_h2_rss_kib: u64,
+    /// VmHWM of that server, KiB.
+    pub streams_h2_hwm_kib: u64,
 }
 
 /// Fan-out of a streamed burst.
@@ -338,6 +342,20 @@ impl Report {
                         mib(p.streams_hwm_kib)
                     ),
                     Some(p.streams_rss_kib <= 150 * 1024),
+                );
+            }
+            if p.streams_h2_rss_kib > 0 {
+                line(
+                    &format!(
+                        "RSS with {} idle streams over HTTP/2 <= 150 MiB ({})",
+                        p.streams, p.backend
+                    ),
+                    format!(
+                        "VmRSS {:.1} MiB (VmHWM {:.1} MiB)",
+                        mib(p.streams_h2_rss_kib),
+                        mib(p.streams_h2_hwm_kib)
+                    ),
+                    Some(p.streams_h2_rss_kib <= 150 * 1024),
                 );
             }
         }

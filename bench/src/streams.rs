@@ -31,6 +31,15 @@ pub fn client() -> anyhow::Result<Client> {
     Ok(Client::builder().tcp_nodelay(true).build()?)
 }
 
+/// A client for streams over HTTP/2 (cleartext, prior knowledge): every stream of this
+/// client shares one connection, as behind a proxy or a browser speaking HTTP/2.
+pub fn client_h2() -> anyhow::Result<Client> {
+    Ok(Client::builder()
+        .http2_prior_knowledge()
+        .tcp_nodelay(true)
+        .build()?)
+}
+
 impl Streams {
     /// Opens `n` streams on `event` and waits until each has its snapshot; the first
     /// `sample` of them also measure delays.

@@ -839,8 +839,27 @@ impl Suite {
             }
         }
         s.stop();
+        if n > 0 {
+            // The same streams multiplexed over HTTP/2 connections, on a fresh server (freed
+            // memory is not given back, so the first measurement would show through).
+            let s = Server::start(&bin, url, Hashing::Default, &log, &self.args.server_env).await?;
+            let event = ctx.events.first().context("no seeded event")?;
+            let client = streams::client_h2()?;
+            match Streams::open(&client, &s.base, event, n, 0).await {
+                Ok(open) => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    (p.streams_h2_rss_kib, p.streams_h2_hwm_kib) = server::memory_kib(s.pid())?;
+                    open.close();
+                }
+                Err(e) => {
+                    s.stop();
+                    bail!("opening {n} streams over HTTP/2: {e:#}");
+                }
+            }
+            s.stop();
+        }
         eprintln!(
-            "  ready {:?} ms (migrated), {:?} ms (empty); RSS idle {} KiB (peak {}), with {} connections {} KiB (peak {}), with {} streams {} KiB",
+            "  ready {:?} ms (migrated), {:?} ms (empty); RSS idle {} KiB (peak {}), with {} connections {} KiB (peak {}), with {} streams {} KiB, over HTTP/2 {} KiB",
             p.ready_existing_ms,
             p.ready_fresh_ms,
             p.idle_rss_kib,
@@ -849,7 +868,8 @@ impl Suite {
             p.conns_rss_kib,
             p.conns_hwm_kib,
             p.streams,
-            p.streams_rss_kib
+            p.streams_rss_kib,
+            p.streams_h2_rss_kib
         );
         self.report.process.push(p);
         Ok(())
