@@ -4,6 +4,7 @@
 pub mod attendees;
 pub mod changes;
 pub mod events;
+pub mod followers;
 pub mod refresh_tokens;
 pub mod users;
 

@@ -381,9 +381,14 @@ impl ChangeFeed {
             seq: event.change_seq,
             counts: ChangeCounts::new(event.confirmed_count, event.waitlist_count, event.capacity),
         };
+        let recorded = self.hub.ensure_followed(event_id).await?;
         let stream = self
             .hub
             .follow(permit, event_id, event.change_seq, after, access.detail);
+        if recorded {
+            // What committed between the snapshot and the record notified nobody.
+            self.hub.wake(event_id);
+        }
         Ok((snapshot, stream))
     }
 }

@@ -6,6 +6,11 @@
 //! to that event's streams. The table is the source of truth: a lost wake-up costs latency,
 //! never data, and a stream that falls behind (a slow client) is dropped from the broadcast
 //! and catches up from the table on its own, so it never slows writers or other streams.
+//!
+//! PostgreSQL: the `changes` trigger notifies only for events some instance follows
+//! (`change_followers`), so a write to an event nobody streams wakes no listener. The hub
+//! records an event there before its first stream here starts, refreshes what it follows
+//! (`refresh_followers`, from a worker) and forgets it all when it stops.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -13,7 +18,7 @@ use std::{
 };
 
 use futures_util::{Stream, StreamExt};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use uuid::Uuid;
 
@@ -32,6 +37,17 @@ const PAGE: u64 = 500;
 /// Changes a stream may be behind the broadcast before it is dropped to catch up from the
 /// table.
 const BROADCAST_CAPACITY: usize = 1024;
+/// How long a follower record lives without a refresh; the hub refreshes its records well
+/// within it (`FOLLOWERS_REFRESH` in the worker).
+pub const FOLLOWER_EXPIRY_SECONDS: u64 = 120;
+
+/// This process's entries in `change_followers` (PostgreSQL).
+struct Followers {
+    /// This process, for as long as it runs.
+    instance: Uuid,
+    /// Events whose record this process wrote or refreshed since its last refresh round.
+    recorded: Mutex<HashSet<Uuid>>,
+}
 
 /// One event's subscribers and how far the broadcast has read.
 struct Topic {
@@ -48,11 +64,16 @@ pub struct ChangeHub {
     streams: Arc<Semaphore>,
     max_streams: usize,
     shutdown: watch::Sender<bool>,
+    followers: Option<Followers>,
 }
 
 impl ChangeHub {
     /// A hub that allows `max_streams` open streams.
     pub fn new(db: DatabaseConnection, max_streams: usize) -> Self {
+        let followers = (db.get_database_backend() == DbBackend::Postgres).then(|| Followers {
+            instance: Uuid::now_v7(),
+            recorded: Mutex::new(HashSet::new()),
+        });
         Self {
             db,
             topics: Mutex::new(HashMap::new()),
@@ -61,7 +82,57 @@ impl ChangeHub {
             streams: Arc::new(Semaphore::new(max_streams)),
             max_streams,
             shutdown: watch::channel(false).0,
+            followers,
         }
+    }
+
+    /// Makes sure other instances' writes to the event notify this one (PostgreSQL), before
+    /// a stream of it starts here. Returns whether it had to record the event: then the
+    /// caller wakes the event once its stream has subscribed, to read what committed
+    /// between its snapshot and the record.
+    pub async fn ensure_followed(&self, event_id: Uuid) -> Result<bool> {
+        let Some(f) = &self.followers else {
+            return Ok(false);
+        };
+        if lock(&f.recorded).contains(&event_id) {
+            return Ok(false);
+        }
+        repository::followers::follow(&self.db, event_id, f.instance).await?;
+        lock(&f.recorded).insert(event_id);
+        Ok(true)
+    }
+
+    /// Refreshes the records of the events followed here now and drops those of events no
+    /// longer followed (they expire); deletes everyone's expired records. Re-records (and
+    /// re-reads) everything when some records had expired meanwhile, as after an outage.
+    pub async fn refresh_followers(&self) -> Result<()> {
+        let Some(f) = &self.followers else {
+            return Ok(());
+        };
+        let live: Vec<Uuid> = {
+            let topics = lock(&self.topics);
+            lock(&f.recorded).retain(|e| topics.contains_key(e));
+            topics.keys().copied().collect()
+        };
+        let found = repository::followers::refresh(&self.db, f.instance, &live).await?;
+        if found < live.len() as u64 {
+            for &event_id in &live {
+                repository::followers::follow(&self.db, event_id, f.instance).await?;
+            }
+            lock(&f.recorded).extend(live);
+            self.wake_all();
+        }
+        repository::followers::expire(&self.db, FOLLOWER_EXPIRY_SECONDS).await?;
+        Ok(())
+    }
+
+    /// Deletes this process's records (it stops).
+    pub async fn forget_followers(&self) -> Result<()> {
+        if let Some(f) = &self.followers {
+            repository::followers::forget(&self.db, f.instance).await?;
+            lock(&f.recorded).clear();
+        }
+        Ok(())
     }
 
     /// Says that the event has new committed changes. Cheap; never blocks.

@@ -2,6 +2,7 @@
 //! signal. They call services, never routers, and hold no business rule of their own.
 
 pub mod fanout;
+pub mod followers;
 pub mod listener;
 pub mod retention;
 
@@ -31,6 +32,7 @@ impl Workers {
                 state.config.database_url.clone(),
                 state.changes.hub().clone(),
             )));
+            handles.push(tokio::spawn(followers::run(state.changes.hub().clone())));
         }
         Self { handles }
     }

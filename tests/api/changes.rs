@@ -585,6 +585,11 @@ impl Sse {
             rb = rb.header("last-event-id", id);
         }
         let response = rb.send().await.expect("stream request");
+        Self::from_response(response)
+    }
+
+    /// A stream already requested.
+    pub fn from_response(response: reqwest::Response) -> Sse {
         assert_eq!(response.status(), 200);
         assert!(
             response
@@ -857,4 +862,136 @@ async fn postgres_a_change_through_one_instance_reaches_a_stream_on_another_with
     assert_eq!(message.event, "attendee.registered");
     assert_eq!(message.data["data"]["user_id"], json!(attendee.id));
     assert!(sent.elapsed() < Duration::from_secs(1));
+}
+
+/// The `event_changes` notifications (their event ids) that arrive within `window`.
+async fn notifications_within(
+    listener: &mut sea_orm::sqlx::postgres::PgListener,
+    window: Duration,
+) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, listener.recv()).await {
+        got.push(n.payload().to_owned());
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
+)]
+async fn postgres_only_writes_to_followed_events_notify_and_a_stopped_instance_stops_them() {
+    let a = postgres_app().await;
+    let b = a.second_instance().await;
+    let organizer = a.user().await;
+    let followed = published(&a, &organizer, None).await;
+    let unfollowed = published(&a, &organizer, None).await;
+    let mut listener = sea_orm::sqlx::postgres::PgListener::connect(a.database_url())
+        .await
+        .expect("listener");
+    listener.listen("event_changes").await.expect("listen");
+    let registered = |m: &SseMessage, user: &TestUser| {
+        assert_eq!(m.event, "attendee.registered");
+        assert_eq!(m.data["data"]["user_id"], json!(user.id));
+    };
+
+    let mut sse = Sse::open(&b, &followed, None, Some(&organizer.token)).await;
+    assert_eq!(sse.next().await.event, "snapshot");
+    a.register(&a.user().await.token, &unfollowed)
+        .await
+        .expect(201);
+    let first = a.user().await;
+    a.register(&first.token, &followed).await.expect(201);
+    let got = notifications_within(&mut listener, Duration::from_millis(800)).await;
+    assert_eq!(
+        got,
+        vec![followed.clone()],
+        "a notification for the followed event only"
+    );
+    registered(&sse.next().await, &first);
+
+    // An instance that stops takes its records with it: nobody is woken for nothing.
+    b.state
+        .changes
+        .hub()
+        .forget_followers()
+        .await
+        .expect("forget");
+    let second = a.user().await;
+    a.register(&second.token, &followed).await.expect(201);
+    let got = notifications_within(&mut listener, Duration::from_millis(500)).await;
+    assert!(got.is_empty(), "no follower, no notification: {got:?}");
+
+    // Records lost while streams were open (expired during an outage) are written again by
+    // the refresh, and what committed unannounced meanwhile is read from the table.
+    b.state
+        .changes
+        .hub()
+        .refresh_followers()
+        .await
+        .expect("refresh");
+    registered(&sse.next().await, &second);
+    let third = a.user().await;
+    a.register(&third.token, &followed).await.expect(201);
+    let got = notifications_within(&mut listener, Duration::from_millis(800)).await;
+    assert_eq!(got, vec![followed.clone()]);
+    registered(&sse.next().await, &third);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
+)]
+async fn postgres_a_change_committing_while_another_instance_starts_following_reaches_its_stream() {
+    let a = postgres_app().await;
+    let b = a.second_instance().await;
+    let organizer = a.user().await;
+    let event = published(&a, &organizer, None).await;
+
+    // A write in progress on A's side: its change is inserted (its trigger has run, with
+    // nobody following) but not committed.
+    let held = sea_orm::TransactionTrait::begin(&a.db)
+        .await
+        .expect("begin");
+    held.execute_unprepared(&format!(
+        "UPDATE events SET change_seq = change_seq + 1 WHERE id = '{event}'"
+    ))
+    .await
+    .expect("bump");
+    held.execute_unprepared(&format!(
+        "INSERT INTO changes (event_id, seq, kind, occurred_at, actor_id, confirmed_count, \
+         waitlist_count, capacity, data) VALUES ('{event}', 2, 'event.updated', now(), NULL, 0, 0, \
+         NULL, '{{}}')"
+    ))
+    .await
+    .expect("insert");
+
+    // B starts following meanwhile; the write commits while it does.
+    let opening = {
+        let b_base = b.url("");
+        let token = organizer.token.clone();
+        let event = event.clone();
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .get(format!("{b_base}/api/v1/events/{event}/stream"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("stream request")
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    held.commit().await.expect("commit");
+    let response = opening.await.expect("opened");
+    assert_eq!(response.status(), 200);
+    let mut sse = Sse::from_response(response);
+    assert_eq!(sse.next().await.event, "snapshot");
+    let message = tokio::time::timeout(Duration::from_secs(2), sse.read())
+        .await
+        .expect("the change that committed meanwhile reached the stream");
+    assert_eq!(message.id.as_deref(), Some("2"));
+    assert_eq!(message.event, "event.updated");
 }

@@ -335,6 +335,11 @@ impl TestApp {
         Self::serve(state, db, self.backend, self.url.clone(), None, None).await
     }
 
+    /// The database this server uses.
+    pub fn database_url(&self) -> &str {
+        &self.url
+    }
+
     /// Full URL of a path.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
