@@ -1,14 +1,16 @@
 //! The change feed: per event, global, and live (Server-Sent Events).
 
-use std::time::Duration;
+use std::{task::Poll, time::Duration};
 
-use futures_util::StreamExt;
-use poem::web::sse::Event;
+use bytes::Bytes;
+use futures_util::{StreamExt, stream::BoxStream};
+use poem::{Body, IntoResponse, Response, web::sse::Event};
 use poem_openapi::{
     ApiResponse, OpenApi, Union,
     param::{Header, Path, Query},
-    payload::EventStream,
-    types::ToJSON,
+    payload::Payload,
+    registry::{MetaSchema, MetaSchemaRef, Registry},
+    types::{ToJSON, Type},
 };
 use uuid::Uuid;
 
@@ -47,7 +49,49 @@ pub enum StreamResponse {
     /// `text/event-stream`: `event: snapshot`, then every change as `id: <seq>`,
     /// `event: <type>`, `data: <Change>`; a comment line at least every 15 s.
     #[oai(status = 200)]
-    Ok(EventStream<futures_util::stream::BoxStream<'static, StreamMessage>>),
+    Ok(LiveEvents),
+}
+
+/// A stream's messages as `text/event-stream`, written straight into the response body.
+///
+/// Documented like poem-openapi's `EventStream`; poem's SSE response would instead wrap the
+/// messages in a reader and read them back through a 4 KiB buffer held by every open stream.
+pub struct LiveEvents(BoxStream<'static, StreamMessage>);
+
+impl Payload for LiveEvents {
+    const CONTENT_TYPE: &'static str = "text/event-stream";
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            items: Some(Box::new(StreamMessage::schema_ref())),
+            ..MetaSchema::new_with_format("array", "event-stream")
+        }))
+    }
+
+    fn register(registry: &mut Registry) {
+        StreamMessage::register(registry);
+    }
+}
+
+impl IntoResponse for LiveEvents {
+    fn into_response(self) -> Response {
+        let mut messages = self.0;
+        let mut heartbeat =
+            tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+        let body = futures_util::stream::poll_fn(move |cx| {
+            if let Poll::Ready(message) = messages.poll_next_unpin(cx) {
+                return Poll::Ready(message.map(|m| Ok(Bytes::from(to_sse(m).to_string()))));
+            }
+            heartbeat
+                .poll_tick(cx)
+                .map(|_| Some(Ok::<_, std::io::Error>(Bytes::from_static(b":\n\n"))))
+        });
+        Response::builder()
+            .content_type(Self::CONTENT_TYPE)
+            .header("X-Accel-Buffering", "no")
+            .header("Cache-Control", "no-cache")
+            .body(Body::from_bytes_stream(body))
+    }
 }
 
 fn feed_limit() -> u32 {
@@ -168,10 +212,6 @@ impl ChangesApi {
         let messages = futures_util::stream::once(async move { StreamMessage::Snapshot(snapshot) })
             .chain(changes.map(StreamMessage::Change))
             .boxed();
-        Ok(StreamResponse::Ok(
-            EventStream::new(messages)
-                .keep_alive(HEARTBEAT)
-                .to_event(to_sse),
-        ))
+        Ok(StreamResponse::Ok(LiveEvents(messages)))
     }
 }
