@@ -4,6 +4,7 @@
 pub mod attendees;
 pub mod changes;
 pub mod events;
+pub mod idempotency_keys;
 pub mod refresh_tokens;
 pub mod users;
 
