@@ -494,6 +494,23 @@ mod tests {
     }
 
     #[test]
+    fn idempotency_keys_are_kept_a_day_by_default_and_never_less() {
+        let config = Cli::parse_from(["event-manager"]).config;
+        assert_eq!(config.idempotency_ttl_seconds, 86_400);
+        let week = Cli::try_parse_from(["event-manager", "--idempotency-ttl-seconds", "604800"])
+            .expect("a week is fine");
+        assert_eq!(week.config.idempotency_ttl_seconds, 604_800);
+        let err = Cli::try_parse_from(["event-manager", "--idempotency-ttl-seconds", "3600"])
+            .expect_err("an hour is less than the API promises");
+        let line = describe_parse_error(&err, &["event-manager".into()]);
+        assert!(
+            line.contains("IDEMPOTENCY_TTL_SECONDS") || line.contains("--idempotency-ttl-seconds"),
+            "{line}"
+        );
+        assert!(line.contains("86400"), "{line}");
+    }
+
+    #[test]
     fn an_invalid_trusted_proxy_is_refused_naming_the_option() {
         for bad in [
             "10.0.0.0/33",
