@@ -333,6 +333,20 @@ impl<'r, T> Claim<'r, T> {
         Ok(held.judge(row)?.map(Written::Replayed))
     }
 
+    /// `result`, unless it is an error and an answer for this key was committed meanwhile.
+    /// Work a service does before its transaction (an email check, a version check) can be
+    /// refused because a twin on another instance committed in between: the twin's answer
+    /// is the answer of this retry.
+    pub async fn unless_stored(&self, result: Result<Written<T>>) -> Result<Written<T>> {
+        match result {
+            Err(e) if self.held.is_some() => match self.stored().await? {
+                Some(answer) => Ok(answer),
+                None => Err(e),
+            },
+            other => other,
+        }
+    }
+
     /// First thing in a write transaction: takes the key across instances and looks up its
     /// answer. `Some` is the answer to replay (the caller rolls back).
     pub(super) async fn enter(&self, txn: &impl ConnectionTrait) -> Result<Option<Rendered>> {

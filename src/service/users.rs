@@ -66,7 +66,8 @@ impl UserService {
         key: Option<Keyed<'_, UserRead>>,
     ) -> Result<Written<UserRead>> {
         let claim = self.idempotency.claim(key)?;
-        self.create(input, user::Role::Member, &claim).await
+        let created = self.create(input, user::Role::Member, &claim).await;
+        claim.unless_stored(created).await
     }
 
     async fn create(
@@ -199,17 +200,31 @@ impl UserService {
         precondition: Option<&Precondition>,
         key: Option<Keyed<'_, UserRead>>,
     ) -> Result<Written<UserRead>> {
+        let claim = self.idempotency.claim(key)?;
+        // A retry is answered before anything is read, patched or hashed again.
+        if let Some(answer) = claim.stored().await? {
+            return Ok(answer);
+        }
+        let patched = self
+            .patch_claimed(caller, id, ops, precondition, &claim)
+            .await;
+        claim.unless_stored(patched).await
+    }
+
+    async fn patch_claimed(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        ops: &Patch,
+        precondition: Option<&Precondition>,
+        claim: &Claim<'_, UserRead>,
+    ) -> Result<Written<UserRead>> {
         let access = |member: &str| match member {
             "email" | "full_name" | "password" => Access::Writable,
             "role" if caller.is_admin() => Access::Writable,
             "role" => Access::Forbidden,
             _ => Access::ReadOnly,
         };
-        let claim = self.idempotency.claim(key)?;
-        // A retry is answered before anything is read, patched or hashed again.
-        if let Some(answer) = claim.stored().await? {
-            return Ok(answer);
-        }
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self.visible(caller, id).await?;
             Precondition::check(precondition, current.version)?;
@@ -237,7 +252,7 @@ impl UserService {
                     now: now(),
                 })
             };
-            let write = match begin_write(&self.db, &claim).await? {
+            let write = match begin_write(&self.db, claim).await? {
                 Begun::Write(write) => write,
                 Begun::Replay(answer) => return Ok(answer),
             };
