@@ -181,6 +181,12 @@ pub struct Config {
     #[arg(long, global = true, env = "MAX_STREAMS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_streams: u32,
+
+    /// Seconds the answer of a write with an `Idempotency-Key` is kept for its retries
+    /// (at least a day, as the API promises).
+    #[arg(long, global = true, env = "IDEMPOTENCY_TTL_SECONDS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(86_400..=31_536_000))]
+    pub idempotency_ttl_seconds: u64,
 }
 
 /// The reverse proxies trusted to name the client (`TRUSTED_PROXIES`).
@@ -260,6 +266,7 @@ impl std::fmt::Debug for Config {
             .field("argon2_iterations", &self.argon2_iterations)
             .field("changes_retention_days", &self.changes_retention_days)
             .field("max_streams", &self.max_streams)
+            .field("idempotency_ttl_seconds", &self.idempotency_ttl_seconds)
             .finish()
     }
 }
@@ -484,6 +491,23 @@ mod tests {
                 .trusted_proxies
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn idempotency_keys_are_kept_a_day_by_default_and_never_less() {
+        let config = Cli::parse_from(["event-manager"]).config;
+        assert_eq!(config.idempotency_ttl_seconds, 86_400);
+        let week = Cli::try_parse_from(["event-manager", "--idempotency-ttl-seconds", "604800"])
+            .expect("a week is fine");
+        assert_eq!(week.config.idempotency_ttl_seconds, 604_800);
+        let err = Cli::try_parse_from(["event-manager", "--idempotency-ttl-seconds", "3600"])
+            .expect_err("an hour is less than the API promises");
+        let line = describe_parse_error(&err, &["event-manager".into()]);
+        assert!(
+            line.contains("IDEMPOTENCY_TTL_SECONDS") || line.contains("--idempotency-ttl-seconds"),
+            "{line}"
+        );
+        assert!(line.contains("86400"), "{line}");
     }
 
     #[test]

@@ -165,6 +165,21 @@ impl From<service::Error> for ApiError {
                 retry_after_seconds,
             } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, slug, detail)
                 .with_header(header::RETRY_AFTER, retry_after_seconds.to_string()),
+            E::IdempotencyKeyInUse => ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency-key-in-use",
+                "a request with this Idempotency-Key is still running; retry in a second to \
+                 get its answer"
+                    .to_owned(),
+            )
+            .with_header(header::RETRY_AFTER, "1"),
+            E::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "this Idempotency-Key was used for another request (method, path or body \
+                 differ); send a new key"
+                    .to_owned(),
+            ),
             E::Unavailable(cause) => {
                 tracing::error!(error = ?cause, "database unavailable");
                 ApiError::unavailable()
@@ -259,6 +274,10 @@ fn error_headers(status: u16) -> Vec<MetaHeader> {
         401 => vec![header("WWW-Authenticate", "Always `Bearer`")],
         412 => vec![header("ETag", "The current version")],
         415 => vec![header("Accept-Patch", "Media type PATCH accepts")],
+        409 => vec![header(
+            "Retry-After",
+            "With `idempotency-key-in-use`: seconds to wait before retrying",
+        )],
         429 | 503 => vec![header("Retry-After", "Seconds to wait before retrying")],
         _ => vec![],
     }

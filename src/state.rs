@@ -12,6 +12,7 @@ use crate::{
         changes::ChangeFeed,
         events::EventService,
         health::HealthService,
+        idempotency::Idempotency,
         live::ChangeHub,
         sessions::Sessions,
         totals::EventCountCache,
@@ -36,6 +37,8 @@ pub struct AppState {
     pub health: HealthService,
     /// The change feed and live streams.
     pub changes: ChangeFeed,
+    /// Stored answers of writes that carried an `Idempotency-Key` (swept by a worker).
+    pub idempotency: Idempotency,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
         let event_totals = Arc::new(EventCountCache::default());
         let hub = Arc::new(ChangeHub::new(db.clone(), config.max_streams as usize));
         let changes = ChangeFeed::new(db.clone(), hub, config.changes_retention_days);
+        let idempotency = Idempotency::new(db.clone(), config.idempotency_ttl_seconds, &secret);
         Ok(Self {
             auth: AuthService::new(
                 db.clone(),
@@ -71,13 +75,26 @@ impl AppState {
                     per_email: config.login_failures_per_email,
                     per_client: config.login_failures_per_client,
                 })),
-                Arc::new(Sessions::new(db.clone(), config.refresh_token_ttl_seconds)),
+                Arc::new(Sessions::new(config.refresh_token_ttl_seconds)),
+                idempotency.clone(),
             ),
-            users: UserService::new(db.clone(), passwords, event_totals.clone(), changes.clone()),
-            events: EventService::new(db.clone(), event_totals, changes.clone()),
-            attendees: AttendeeService::new(db.clone(), changes.clone()),
+            users: UserService::new(
+                db.clone(),
+                passwords,
+                event_totals.clone(),
+                changes.clone(),
+                idempotency.clone(),
+            ),
+            events: EventService::new(
+                db.clone(),
+                event_totals,
+                changes.clone(),
+                idempotency.clone(),
+            ),
+            attendees: AttendeeService::new(db.clone(), changes.clone(), idempotency.clone()),
             health: HealthService::new(db),
             changes,
+            idempotency,
             config: Arc::new(config),
         })
     }

@@ -1,6 +1,7 @@
 //! Database outage: with PostgreSQL stopped every request answers within 2 s (503 problem,
 //! readiness 503, liveness 200); when it returns the service recovers by itself within 3 s;
-//! every write that got a 2xx is in the database afterwards.
+//! every write that got a 2xx is in the database afterwards; a write whose first try got 503
+//! succeeds on a retry with the same `Idempotency-Key`, once.
 //!
 //! The test starts its own throwaway PostgreSQL cluster (`initdb` + `pg_ctl` in a temp dir)
 //! so it can stop and restart it. Like every PostgreSQL test it runs when the build saw
@@ -296,6 +297,21 @@ async fn a_database_outage_answers_503_fast_recovers_by_itself_and_loses_no_ackn
         assert_eq!(*live, 200, "liveness stays 200");
     }
 
+    // A keyed write refused by the outage stored nothing: its retry after the restart runs.
+    let keyed = |client: &reqwest::Client| {
+        client
+            .post(format!("{base}/api/v1/events"))
+            .bearer_auth(&token)
+            .header("idempotency-key", "outage-retry-1")
+            .json(&json!({
+                "title": "keyed during the outage",
+                "starts_at": "2030-01-01T10:00:00Z",
+                "ends_at": "2030-01-01T12:00:00Z"
+            }))
+    };
+    let refused = keyed(&client).send().await.expect("an answer");
+    assert_eq!(refused.status(), 503, "a keyed write during the outage");
+
     // Writes answered before this instant saw no database at all; `pg_ctl start -w` returns
     // only once the server accepts connections, so a write waiting for a connection while it
     // starts can rightly succeed before `restarted`.
@@ -324,6 +340,32 @@ async fn a_database_outage_answers_503_fast_recovers_by_itself_and_loses_no_ackn
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    let retried = keyed(&client).send().await.expect("an answer");
+    assert_eq!(
+        retried.status(),
+        201,
+        "the keyed write's retry runs after the restart"
+    );
+    assert!(retried.headers().get("idempotent-replayed").is_none());
+    let first: Value = retried.json().await.expect("json");
+    let replayed = keyed(&client).send().await.expect("an answer");
+    assert_eq!(replayed.status(), 201);
+    assert_eq!(
+        replayed
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    let again: Value = replayed.json().await.expect("json");
+    assert_eq!(again, first, "a later retry replays the answer");
+    let keyed_events = event::Entity::find()
+        .filter(event::Column::Title.eq("keyed during the outage"))
+        .count(&pool)
+        .await
+        .expect("counting keyed events");
+    assert_eq!(keyed_events, 1, "the keyed write took effect exactly once");
+
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
     for w in writers {

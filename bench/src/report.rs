@@ -373,6 +373,26 @@ impl Report {
         }
         for backend in [Backend::Postgres, Backend::Sqlite] {
             let plain = self.row("registration burst", backend);
+            let keyed = self.row(crate::suite::KEYED_BURST, backend);
+            if let (Some(plain), Some(keyed)) = (plain, keyed) {
+                let x = keyed.rps / plain.rps;
+                line(
+                    &format!(
+                        "burst with a fresh Idempotency-Key per request >= 85 % of the burst without ({})",
+                        backend.name()
+                    ),
+                    format!(
+                        "{:.0} req/s vs {:.0} req/s = {:.0} %",
+                        keyed.rps,
+                        plain.rps,
+                        x * 100.0
+                    ),
+                    Some(x >= 0.85),
+                );
+            }
+        }
+        for backend in [Backend::Postgres, Backend::Sqlite] {
+            let plain = self.row("registration burst", backend);
             let streamed = self.rows.iter().find(|r| {
                 r.backend == backend && r.scenario.starts_with(crate::suite::STREAMED_BURST)
             });

@@ -36,6 +36,8 @@ const PG_DB: &str = "em_bench";
 const PG_FRESH_DB: &str = "em_bench_fresh";
 /// Scenario name of the burst with live streams open.
 pub const STREAMED_BURST: &str = "registration burst, streams open";
+/// Scenario name of the burst whose every request carries a fresh `Idempotency-Key`.
+pub const KEYED_BURST: &str = "registration burst, Idempotency-Key";
 /// Streams of a streamed burst that also measure delivery delays.
 const STREAM_SAMPLE: usize = 50;
 /// An `event.created` change's data as the server writes it.
@@ -512,20 +514,22 @@ impl Suite {
     }
 
     /// One HTTP burst: `burst_users` distinct users register at once for a fresh event of
-    /// capacity `burst_capacity` with a waitlist, while `streams` live streams follow it.
+    /// capacity `burst_capacity` with a waitlist, while `streams` live streams follow it;
+    /// with `keyed`, each request carries a fresh `Idempotency-Key`.
     /// Returns the outcome, its CPU, and the streams' delivery delays.
     async fn http_burst(
         &mut self,
         ctx: &Ctx,
         round: usize,
         streams: usize,
+        keyed: bool,
     ) -> anyhow::Result<(Outcome, CpuSnapshot, Option<hdrhistogram::Histogram<u64>>)> {
         let p = self.profile.clone();
         let organizer = ctx.users[0].bearer.clone();
-        let title = if streams > 0 {
-            "Burst event streamed"
-        } else {
-            "Burst event"
+        let title = match (streams > 0, keyed) {
+            (true, _) => "Burst event streamed",
+            (false, true) => "Burst event keyed",
+            (false, false) => "Burst event",
         };
         let body = api::event_body(title, round, Some(p.burst_capacity), true);
         let event = api::create_event(&ctx.client, &ctx.base, &organizer, &body).await?;
@@ -546,13 +550,21 @@ impl Suite {
         };
         let users = ctx.users.clone();
         let path = format!("/api/v1/events/{event}/attendees");
+        // Unique per request: the users are the same in every round and scenario.
+        let run = format!("{}-{round}", std::process::id());
         let make: Arc<load::MakeRequest> = Arc::new(move |seq, _| {
-            load::request(
+            let mut request = load::request(
                 Method::POST,
                 &path,
                 Some(&users[seq].bearer),
                 Some(Bytes::from_static(b"{}")),
-            )
+            );
+            if keyed {
+                let key = http::HeaderValue::from_str(&format!("burst-{run}-{seq}"))
+                    .expect("a valid key");
+                request.headers_mut().insert("idempotency-key", key);
+            }
+            request
         });
         let confirmed = Arc::new(AtomicU64::new(0));
         let counted = confirmed.clone();
@@ -602,9 +614,10 @@ impl Suite {
         Ok((o, cpu, delays))
     }
 
-    /// Registration bursts, each an HTTP burst then a pgbench burst of the same
-    /// transaction (so a change in the machine's load hits both sides alike); then the same
-    /// HTTP bursts with `burst_streams` live streams following the event.
+    /// Registration bursts, each an HTTP burst, the same burst with a fresh
+    /// `Idempotency-Key` per request, then a pgbench burst of the same transaction (so a
+    /// change in the machine's load hits all three alike); then the same HTTP bursts with
+    /// `burst_streams` live streams following the event.
     async fn burst(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
         let p = self.profile.clone();
         anyhow::ensure!(
@@ -614,12 +627,19 @@ impl Suite {
         let organizer = ctx.users[0].bearer.clone();
         let (mut http, mut db): (Option<Outcome>, Option<PgbenchOutcome>) = (None, None);
         let (mut http_cpu, mut db_cpu) = (CpuSnapshot::default(), CpuSnapshot::default());
+        let (mut keyed, mut keyed_cpu) = (None::<Outcome>, CpuSnapshot::default());
         for round in 0..p.burst_rounds {
-            let (o, cpu, _) = self.http_burst(ctx, round, 0).await?;
+            let (o, cpu, _) = self.http_burst(ctx, round, 0, false).await?;
             http_cpu = http_cpu + cpu;
             match &mut http {
                 Some(h) => h.merge(o),
                 None => http = Some(o),
+            }
+            let (o, cpu, _) = self.http_burst(ctx, round, 0, true).await?;
+            keyed_cpu = keyed_cpu + cpu;
+            match &mut keyed {
+                Some(k) => k.merge(o),
+                None => keyed = Some(o),
             }
             if ctx.backend != Backend::Postgres {
                 continue;
@@ -673,13 +693,22 @@ impl Suite {
             db,
             db_cpu,
         );
+        self.record(
+            ctx,
+            KEYED_BURST,
+            self.conc(),
+            keyed.context("no keyed burst round ran")?,
+            keyed_cpu,
+            None,
+            CpuSnapshot::default(),
+        );
         if p.burst_streams == 0 {
             return Ok(());
         }
         let (mut http, mut cpu, mut delays) =
             (None::<Outcome>, CpuSnapshot::default(), load::histogram());
         for round in 0..p.burst_rounds {
-            let (o, c, d) = self.http_burst(ctx, round, p.burst_streams).await?;
+            let (o, c, d) = self.http_burst(ctx, round, p.burst_streams, false).await?;
             cpu = cpu + c;
             if let Some(d) = d {
                 delays.add(&d).context("merging delay histograms")?;

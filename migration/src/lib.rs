@@ -8,6 +8,7 @@ mod m20261122_000003_index_events_by_organizer_and_status;
 mod m20261130_000001_create_refresh_tokens;
 mod m20261201_000001_create_changes;
 mod m20261202_000001_notify_followed_events;
+mod m20261202_000002_create_idempotency_keys;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_create_refresh_tokens::Migration),
             Box::new(m20261201_000001_create_changes::Migration),
             Box::new(m20261202_000001_notify_followed_events::Migration),
+            Box::new(m20261202_000002_create_idempotency_keys::Migration),
         ]
     }
 }

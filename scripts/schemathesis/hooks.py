@@ -11,9 +11,19 @@ answers 404 for another member's account, and the accounts the fuzzer creates wi
 as an administrator is what the contract allows; every other operation runs as a member.
 
 `DELETE /api/v1/users/{id}` is not fuzzed (see schemathesis.toml).
+
+`Idempotency-Key`: a valid key the fuzzer generates is replaced by a fresh UUID. What a key
+does depends on state the fuzzer cannot see, like If-Match: Hypothesis generates the same
+few short keys again and again, so a key would come back with another body (422
+`idempotency-key-reused`, which the positive checks rightly count as a refusal of valid
+data) or with the same one (a replay of an earlier answer whose resource may be gone since,
+which the stateful checks cannot tell from a lie). Replays, reuse and the 409 of a running
+twin are tested in tests/api/idempotency.rs. Invalid keys are sent as generated, so the
+negative checks still see them refused (400).
 """
 
 import os
+import re
 import uuid
 
 import requests
@@ -58,3 +68,17 @@ class FreshMember:
         token = data["admin" if method == "GET" and path == "/api/v1/users/{id}" else "member"]
         case.headers = case.headers or {}
         case.headers["Authorization"] = f"Bearer {token}"
+
+
+VALID_KEY = re.compile(r"[!-~]{1,255}")
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    """A fresh key for every request that sends a valid one (see the module's docstring)."""
+    headers = case.headers or {}
+    for name in list(headers):
+        if name.lower() == "idempotency-key":
+            value = headers[name]
+            if isinstance(value, str) and VALID_KEY.fullmatch(value):
+                headers[name] = str(uuid.uuid4())

@@ -3,5 +3,6 @@
 pub mod attendee;
 pub mod change;
 pub mod event;
+pub mod idempotency_key;
 pub mod refresh_token;
 pub mod user;

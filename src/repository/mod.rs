@@ -5,6 +5,7 @@ pub mod attendees;
 pub mod changes;
 pub mod events;
 pub mod followers;
+pub mod idempotency_keys;
 pub mod refresh_tokens;
 pub mod users;
 

@@ -8,11 +8,11 @@ use poem_openapi::{
     types::ToJSON,
 };
 
-use super::payload::JsonBody;
+use super::{idempotency::render, payload::JsonBody};
 use crate::{
     error::ApiError,
     model::{AttendeeRead, EventRead, UserRead},
-    service::{self, patch::Precondition},
+    service::{self, idempotency::Rendered, patch::Precondition},
 };
 
 /// Groups of operations in the spec, in the order a reader meets them.
@@ -125,6 +125,35 @@ impl<T: Resource + ToJSON + Send + Sync> From<T> for Created<T> {
     }
 }
 
+/// The stored answer of a create: 201 with `Location` and `ETag`.
+pub fn render_created<T: Resource + ToJSON + Clone + Send + Sync>(value: &T) -> Rendered {
+    render(Created::from(value.clone()))
+}
+
+/// The stored answer of a change: 200 with `ETag`.
+pub fn render_tagged<T: Resource + ToJSON + Clone + Send + Sync>(value: &T) -> Rendered {
+    render(Tagged::from(value.clone()))
+}
+
+/// The stored answer of a deletion: 204.
+pub fn render_no_content<T>(_: &T) -> Rendered {
+    render(Deleted::NoContent)
+}
+
+/// No body.
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+impl From<()> for Deleted {
+    fn from((): ()) -> Self {
+        Deleted::NoContent
+    }
+}
+
 /// Parses `If-Match` (RFC 9110): `*`, or a list of entity tags. Weak tags never match
 /// (If-Match compares strongly), and a value that is not an entity-tag list is a
 /// precondition that cannot hold: both end in 412, never in an unconditional write.
@@ -173,6 +202,9 @@ pub const E503: u32 = 1 << 11;
 
 /// Statuses of an operation that takes a JSON body: malformed, too large, wrong type.
 pub const BODY: u32 = E400 | E413 | E415;
+/// Statuses of an operation that honours `Idempotency-Key`: a malformed key (400), the key's
+/// first request still running (409), the key used for another request (422).
+pub const IDEMPOTENT: u32 = E400 | E409 | E422;
 
 const FLAGS: [(u16, u32); 13] = [
     (400, E400),

@@ -9,11 +9,12 @@ use uuid::Uuid;
 use super::{
     auth::{BearerAuth, MaybeAuth},
     common::{
-        Answer, ApiTags, BODY, Created, Current, E400, E401, E403, E404, E409, E412, E422, E500,
-        E503, Tagged, parse_if_match,
+        Answer, ApiTags, BODY, Created, Current, Deleted, E400, E401, E403, E404, E409, E412, E422,
+        E500, E503, IDEMPOTENT, Tagged, parse_if_match, render_created, render_no_content,
+        render_tagged,
     },
+    idempotency::{IdempotencyKey, Idempotent},
     payload::{AttendeePatch, EventPatch, JsonBody, JsonPatch, OptionalJsonBody},
-    users::Deleted,
 };
 use crate::{
     model::{
@@ -43,9 +44,16 @@ impl EventsApi {
     async fn create_event(
         &self,
         auth: BearerAuth,
+        /// Makes the request safe to retry: a retry with the same key, method, path and body
+        /// gets the first answer again (`Idempotent-Replayed: true`) and changes nothing.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
         body: JsonBody<EventCreate>,
-    ) -> Answer<Created<EventRead>, { BODY | E401 | E422 | E500 | E503 }> {
-        Ok(self.state.events.create(&auth.0, body.0).await?.into())
+    ) -> Answer<Idempotent<Created<EventRead>>, { BODY | E401 | E422 | IDEMPOTENT | E500 | E503 }>
+    {
+        let key = idempotency_key.of(&auth.0, &render_created::<EventRead>);
+        let written = self.state.events.create(&auth.0, body.0, key).await?;
+        Ok(Idempotent::from_written(written))
     }
 
     /// List events
@@ -136,16 +144,21 @@ impl EventsApi {
         /// Apply only if the event is still at this version (`"3"`); 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
+        /// Makes the request safe to retry: a retry with the same key, method, path and body
+        /// gets the first answer again (`Idempotent-Replayed: true`) and changes nothing.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
         body: JsonPatch<EventPatch>,
-    ) -> Answer<Tagged<EventRead>, { BODY | E401 | E403 | E404 | E409 | E412 | E422 | E500 | E503 }>
-    {
+    ) -> Answer<
+        Idempotent<Tagged<EventRead>>,
+        { BODY | E401 | E403 | E404 | E409 | E412 | E422 | IDEMPOTENT | E500 | E503 },
+    > {
         let precondition = parse_if_match(if_match.0);
-        Ok(self
-            .state
-            .events
-            .patch(&auth.0, id.0, &body.0, precondition.as_ref())
-            .await?
-            .into())
+        let key = idempotency_key.of(&auth.0, &render_tagged::<EventRead>);
+        let written = (self.state.events)
+            .patch(&auth.0, id.0, &body.0, precondition.as_ref(), key)
+            .await?;
+        Ok(Idempotent::from_written(written))
     }
 
     /// Delete an event
@@ -165,13 +178,17 @@ impl EventsApi {
         /// Delete only if the event is still at this version; 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Answer<Deleted, { E401 | E403 | E404 | E412 | E500 | E503 }> {
+        /// Makes the request safe to retry: a retry with the same key, method, path and body
+        /// gets the first answer again (`Idempotent-Replayed: true`) and changes nothing.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
+    ) -> Answer<Idempotent<Deleted>, { E401 | E403 | E404 | E412 | IDEMPOTENT | E500 | E503 }> {
         let precondition = parse_if_match(if_match.0);
-        self.state
-            .events
-            .delete(&auth.0, id.0, precondition.as_ref())
+        let key = idempotency_key.of(&auth.0, &render_no_content::<()>);
+        let written = (self.state.events)
+            .delete(&auth.0, id.0, precondition.as_ref(), key)
             .await?;
-        Ok(Deleted::NoContent)
+        Ok(Idempotent::from_written(written))
     }
 
     /// Register for an event
@@ -190,14 +207,20 @@ impl EventsApi {
         auth: BearerAuth,
         /// The event's id.
         id: Path<Uuid>,
+        /// Makes the request safe to retry: a retry with the same key, method, path and body
+        /// gets the first answer again (`Idempotent-Replayed: true`) and changes nothing.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
         body: OptionalJsonBody<AttendeeCreate>,
-    ) -> Answer<Created<AttendeeRead>, { BODY | E401 | E403 | E404 | E409 | E500 | E503 }> {
-        Ok(self
-            .state
-            .attendees
-            .register(&auth.0, id.0, body.0)
-            .await?
-            .into())
+    ) -> Answer<
+        Idempotent<Created<AttendeeRead>>,
+        { BODY | E401 | E403 | E404 | E409 | IDEMPOTENT | E500 | E503 },
+    > {
+        let key = idempotency_key.of(&auth.0, &render_created::<AttendeeRead>);
+        let written = (self.state.attendees)
+            .register(&auth.0, id.0, body.0, key)
+            .await?;
+        Ok(Idempotent::from_written(written))
     }
 
     /// List an event's attendees
@@ -276,18 +299,28 @@ impl EventsApi {
         /// Apply only if the record is still at this version; 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
+        /// Makes the request safe to retry: a retry with the same key, method, path and body
+        /// gets the first answer again (`Idempotent-Replayed: true`) and changes nothing.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
         body: JsonPatch<AttendeePatch>,
     ) -> Answer<
-        Tagged<AttendeeRead>,
-        { BODY | E401 | E403 | E404 | E409 | E412 | E422 | E500 | E503 },
+        Idempotent<Tagged<AttendeeRead>>,
+        { BODY | E401 | E403 | E404 | E409 | E412 | E422 | IDEMPOTENT | E500 | E503 },
     > {
         let precondition = parse_if_match(if_match.0);
-        Ok(self
-            .state
-            .attendees
-            .patch(&auth.0, id.0, attendee_id.0, &body.0, precondition.as_ref())
-            .await?
-            .into())
+        let key = idempotency_key.of(&auth.0, &render_tagged::<AttendeeRead>);
+        let written = (self.state.attendees)
+            .patch(
+                &auth.0,
+                id.0,
+                attendee_id.0,
+                &body.0,
+                precondition.as_ref(),
+                key,
+            )
+            .await?;
+        Ok(Idempotent::from_written(written))
     }
 
     /// Cancel a registration
@@ -310,13 +343,18 @@ impl EventsApi {
         /// Cancel only if the record is still at this version; 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Answer<Deleted, { E401 | E403 | E404 | E409 | E412 | E500 | E503 }> {
+        /// Makes the request safe to retry: a retry with the same key, method, path and body
+        /// gets the first answer again (`Idempotent-Replayed: true`) and changes nothing.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
+    ) -> Answer<Idempotent<Deleted>, { E401 | E403 | E404 | E409 | E412 | IDEMPOTENT | E500 | E503 }>
+    {
         let precondition = parse_if_match(if_match.0);
-        self.state
-            .attendees
-            .cancel(&auth.0, id.0, attendee_id.0, precondition.as_ref())
+        let key = idempotency_key.of(&auth.0, &render_no_content::<()>);
+        let written = (self.state.attendees)
+            .cancel(&auth.0, id.0, attendee_id.0, precondition.as_ref(), key)
             .await?;
-        Ok(Deleted::NoContent)
+        Ok(Idempotent::from_written(written))
     }
 
     /// List the caller's registrations

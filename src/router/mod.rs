@@ -8,6 +8,7 @@ pub mod common;
 pub mod document;
 pub mod events;
 pub mod health;
+pub mod idempotency;
 pub mod middleware;
 pub mod payload;
 pub mod sessions;

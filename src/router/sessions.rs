@@ -6,13 +6,17 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::{
     client_addr::client_addr_of,
-    common::{Answer, ApiTags, BODY, E401, E422, E429, E500, E503, Problems},
+    common::{Answer, ApiTags, BODY, E401, E422, E429, E500, E503, IDEMPOTENT, Problems},
+    idempotency::{IdempotencyKey, Idempotent, render},
     payload::JsonBody,
 };
 use crate::{
     error::ApiError,
     model::{LogoutRequest, RefreshRequest, TokenRequest, TokenResponse},
-    service::auth::RateLimit,
+    service::{
+        auth::{Login, RateLimit},
+        idempotency::Rendered,
+    },
     state::AppState,
 };
 
@@ -36,6 +40,18 @@ pub enum TokenIssued {
     ),
 }
 
+impl From<Login> for TokenIssued {
+    fn from(login: Login) -> Self {
+        let limit = login.rate_limit;
+        TokenIssued::Ok(
+            JsonBody(login.tokens),
+            limit.limit,
+            limit.remaining,
+            limit.reset_seconds,
+        )
+    }
+}
+
 /// A refreshed session.
 #[derive(ApiResponse)]
 pub enum TokenRefreshed {
@@ -44,12 +60,39 @@ pub enum TokenRefreshed {
     Ok(JsonBody<TokenResponse>),
 }
 
+impl From<TokenResponse> for TokenRefreshed {
+    fn from(tokens: TokenResponse) -> Self {
+        TokenRefreshed::Ok(JsonBody(tokens))
+    }
+}
+
 /// A session ended.
 #[derive(ApiResponse)]
 pub enum LoggedOut {
     /// The login's refresh tokens are revoked (or there was nothing to revoke).
     #[oai(status = 204)]
     NoContent,
+}
+
+impl From<()> for LoggedOut {
+    fn from((): ()) -> Self {
+        LoggedOut::NoContent
+    }
+}
+
+fn render_login(login: &Login) -> Rendered {
+    render(TokenIssued::from(Login {
+        tokens: login.tokens.clone(),
+        rate_limit: login.rate_limit,
+    }))
+}
+
+fn render_refreshed(tokens: &TokenResponse) -> Rendered {
+    render(TokenRefreshed::from(tokens.clone()))
+}
+
+fn render_logged_out(_: &()) -> Rendered {
+    render(LoggedOut::NoContent)
 }
 
 /// Sign-in and sessions.
@@ -78,20 +121,21 @@ impl SessionsApi {
     async fn create_token(
         &self,
         request: &Request,
+        /// Makes the request safe to retry: a retry with the same key and body gets the first
+        /// answer again (`Idempotent-Replayed: true`), not a second login. Keys of sign-ins
+        /// share one anonymous scope: use unguessable keys (UUIDs).
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
         body: JsonBody<TokenRequest>,
-    ) -> Answer<TokenIssued, { BODY | E401 | E429 | E500 | E503 }> {
+    ) -> Answer<Idempotent<TokenIssued>, { BODY | E401 | E429 | IDEMPOTENT | E500 | E503 }> {
         let client = client_addr_of(request, &self.state.config.trusted_proxies);
-        let outcome = self.state.auth.issue_token(body.0, client).await;
+        let key = idempotency_key.anonymous_sealed(&render_login);
+        let outcome = self.state.auth.issue_token(body.0, client, key).await;
         let limit = outcome.rate_limit;
         match outcome.result {
-            Ok(tokens) => Ok(TokenIssued::Ok(
-                JsonBody(tokens),
-                limit.limit,
-                limit.remaining,
-                limit.reset_seconds,
-            )),
+            Ok(written) => Ok(Idempotent::from_written(written)),
             Err(e) => Err(Problems(with_rate_limit(
-                Problems::<{ BODY | E401 | E429 | E500 | E503 }>::from(e).0,
+                Problems::<{ BODY | E401 | E429 | IDEMPOTENT | E500 | E503 }>::from(e).0,
                 limit,
             ))),
         }
@@ -112,11 +156,16 @@ impl SessionsApi {
     )]
     async fn refresh_token(
         &self,
+        /// Makes the request safe to retry: a retry with the same key and body gets the first
+        /// answer (the same new pair) again, with `Idempotent-Replayed: true`, instead of the
+        /// 401 a spent token gets. Use unguessable keys (UUIDs).
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
         body: JsonBody<RefreshRequest>,
-    ) -> Answer<TokenRefreshed, { BODY | E401 | E422 | E500 | E503 }> {
-        Ok(TokenRefreshed::Ok(JsonBody(
-            self.state.auth.refresh(body.0).await?,
-        )))
+    ) -> Answer<Idempotent<TokenRefreshed>, { BODY | E401 | E422 | IDEMPOTENT | E500 | E503 }> {
+        let key = idempotency_key.anonymous_sealed(&render_refreshed);
+        let written = self.state.auth.refresh(body.0, key).await?;
+        Ok(Idempotent::from_written(written))
     }
 
     /// Sign out
@@ -132,10 +181,15 @@ impl SessionsApi {
     )]
     async fn logout(
         &self,
+        /// Makes the request safe to retry: a retry with the same key and body gets the first
+        /// answer again (`Idempotent-Replayed: true`).
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
         body: JsonBody<LogoutRequest>,
-    ) -> Answer<LoggedOut, { BODY | E422 | E500 | E503 }> {
-        self.state.auth.logout(body.0).await?;
-        Ok(LoggedOut::NoContent)
+    ) -> Answer<Idempotent<LoggedOut>, { BODY | E422 | IDEMPOTENT | E500 | E503 }> {
+        let key = idempotency_key.anonymous(&render_logged_out);
+        let written = self.state.auth.logout(body.0, key).await?;
+        Ok(Idempotent::from_written(written))
     }
 }
 

@@ -1,7 +1,7 @@
 //! `/api/v1/users`.
 
 use poem_openapi::{
-    ApiResponse, OpenApi,
+    OpenApi,
     param::{Header, Path, Query},
 };
 use uuid::Uuid;
@@ -9,23 +9,18 @@ use uuid::Uuid;
 use super::{
     auth::BearerAuth,
     common::{
-        Answer, ApiTags, BODY, Created, Current, E400, E401, E403, E404, E409, E412, E422, E500,
-        E503, Tagged, parse_if_match,
+        Answer, ApiTags, BODY, Created, Current, Deleted, E400, E401, E403, E404, E409, E412, E422,
+        E500, E503, IDEMPOTENT, Tagged, parse_if_match, render_created, render_no_content,
+        render_tagged,
     },
+    idempotency::{IdempotencyKey, Idempotent},
     payload::{JsonBody, JsonPatch, UserPatch},
 };
 use crate::{
     model::{Limit, Offset, UserCreate, UserPage, UserRead},
+    service::users::Changed,
     state::AppState,
 };
-
-/// No body.
-#[derive(ApiResponse)]
-pub enum Deleted {
-    /// Deleted.
-    #[oai(status = 204)]
-    NoContent,
-}
 
 /// Users and tokens.
 pub struct UsersApi {
@@ -47,9 +42,17 @@ impl UsersApi {
     )]
     async fn create_user(
         &self,
+        /// Makes the request safe to retry: a retry with the same key, method, path and body
+        /// gets the first answer again (`Idempotent-Replayed: true`) and changes nothing.
+        /// Sign-ups share one anonymous scope of keys: use unguessable keys (UUIDs).
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
         body: JsonBody<UserCreate>,
-    ) -> Answer<Created<UserRead>, { BODY | E409 | E422 | E500 | E503 }> {
-        Ok(self.state.users.sign_up(body.0).await?.into())
+    ) -> Answer<Idempotent<Created<UserRead>>, { BODY | E409 | E422 | IDEMPOTENT | E500 | E503 }>
+    {
+        let key = idempotency_key.anonymous(&render_created::<UserRead>);
+        let written = self.state.users.sign_up(body.0, key).await?;
+        Ok(Idempotent::from_written(written))
     }
 
     /// Get the caller
@@ -136,16 +139,21 @@ impl UsersApi {
         /// Apply only if the user is still at this version (`"3"`, or `*`); 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
+        /// Makes the request safe to retry: a retry with the same key, method, path and body
+        /// gets the first answer again (`Idempotent-Replayed: true`) and changes nothing.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
         body: JsonPatch<UserPatch>,
-    ) -> Answer<Tagged<UserRead>, { BODY | E401 | E403 | E404 | E409 | E412 | E422 | E500 | E503 }>
-    {
+    ) -> Answer<
+        Idempotent<Tagged<UserRead>>,
+        { BODY | E401 | E403 | E404 | E409 | E412 | E422 | IDEMPOTENT | E500 | E503 },
+    > {
         let precondition = parse_if_match(if_match.0);
-        Ok(self
-            .state
-            .users
-            .patch(&auth.0, id.0, &body.0, precondition.as_ref())
-            .await?
-            .into())
+        let key = idempotency_key.of(&auth.0, &render_tagged::<UserRead>);
+        let written = (self.state.users)
+            .patch(&auth.0, id.0, &body.0, precondition.as_ref(), key)
+            .await?;
+        Ok(Idempotent::from_written(written))
     }
 
     /// Delete a user
@@ -166,12 +174,16 @@ impl UsersApi {
         /// Delete only if the user is still at this version; 412 otherwise.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-    ) -> Answer<Deleted, { E401 | E404 | E409 | E412 | E500 | E503 }> {
+        /// Makes the request safe to retry: a retry with the same key, method, path and body
+        /// gets the first answer again (`Idempotent-Replayed: true`) and changes nothing.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: IdempotencyKey,
+    ) -> Answer<Idempotent<Deleted>, { E401 | E404 | E409 | E412 | IDEMPOTENT | E500 | E503 }> {
         let precondition = parse_if_match(if_match.0);
-        self.state
-            .users
-            .delete(&auth.0, id.0, precondition.as_ref())
+        let key = idempotency_key.of(&auth.0, &render_no_content::<Changed>);
+        let written = (self.state.users)
+            .delete(&auth.0, id.0, precondition.as_ref(), key)
             .await?;
-        Ok(Deleted::NoContent)
+        Ok(Idempotent::from_written(written))
     }
 }

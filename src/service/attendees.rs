@@ -10,10 +10,11 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use super::{
-    Caller, Error, Result, begin_write,
+    Begun, Caller, Error, Result, begin_write,
     changes::{self, ChangeFeed, Recorded},
     commit_or_rollback,
     events::{can_manage, can_see, visible_for_update},
+    idempotency::{Idempotency, Keyed, Written},
     patch::{self, Access, Precondition},
     waitlist::promote_waitlist,
 };
@@ -42,12 +43,17 @@ const MAX_SEAT_ATTEMPTS: usize = 5;
 pub struct AttendeeService {
     db: DatabaseConnection,
     changes: ChangeFeed,
+    idempotency: Idempotency,
 }
 
 impl AttendeeService {
     /// The service over a pool; its writes wake the change feed's streams.
-    pub fn new(db: DatabaseConnection, changes: ChangeFeed) -> Self {
-        Self { db, changes }
+    pub fn new(db: DatabaseConnection, changes: ChangeFeed, idempotency: Idempotency) -> Self {
+        Self {
+            db,
+            changes,
+            idempotency,
+        }
     }
 
     /// Registers the caller, or (organizer/admin) another user, for a published event.
@@ -57,34 +63,41 @@ impl AttendeeService {
         caller: &Caller,
         event_id: Uuid,
         input: AttendeeCreate,
-    ) -> Result<AttendeeRead> {
+        key: Option<Keyed<'_, AttendeeRead>>,
+    ) -> Result<Written<AttendeeRead>> {
         let user_id = input.user_id.unwrap_or(caller.id);
-        if user_id != caller.id {
-            // Checked before any write; the common self-registration skips this read.
-            match repository::events::find_by_id(&self.db, event_id).await? {
-                Some(e) if can_see(Some(caller), &e) => {
-                    if !can_manage(caller, &e) {
-                        return Err(Error::Forbidden(
-                            "only the organizer or an administrator may register other users"
-                                .into(),
-                        ));
-                    }
-                }
-                _ => return Err(Error::NotFound("event")),
-            }
-        }
-        let txn = begin_write(&self.db).await?;
+        let claim = self.idempotency.claim(key)?;
+        let write = match begin_write(&self.db, &claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer),
+        };
         let now = now();
         let result = async {
-            let (record, event) = register_user(&txn, caller, event_id, user_id, now).await?;
+            let txn = write.txn();
+            if user_id != caller.id {
+                // Checked before any write; the common self-registration skips this read.
+                match repository::events::find_by_id(txn, event_id).await? {
+                    Some(e) if can_see(Some(caller), &e) => {
+                        if !can_manage(caller, &e) {
+                            return Err(Error::Forbidden(
+                                "only the organizer or an administrator may register other \
+                                 users"
+                                    .into(),
+                            ));
+                        }
+                    }
+                    _ => return Err(Error::NotFound("event")),
+                }
+            }
+            let (record, event) = register_user(txn, caller, event_id, user_id, now).await?;
             let recorded = changes::attendance(ChangeType::AttendeeRegistered, &record, &[]);
-            changes::record(&txn, &event, Some(caller.id), now, recorded).await?;
-            Ok(record)
+            changes::record(txn, &event, Some(caller.id), now, recorded).await?;
+            Ok(AttendeeRead::from(record))
         }
         .await;
-        let record = commit_or_rollback(txn, result).await?;
+        let record = commit_or_rollback(write, result).await?;
         self.changes.hub().wake(event_id);
-        Ok(record.into())
+        Ok(record)
     }
 
     /// An event's attendees (organizer or admin), by registration time.
@@ -138,11 +151,17 @@ impl AttendeeService {
         id: Uuid,
         ops: &Patch,
         precondition: Option<&Precondition>,
-    ) -> Result<AttendeeRead> {
-        let txn = begin_write(&self.db).await?;
+        key: Option<Keyed<'_, AttendeeRead>>,
+    ) -> Result<Written<AttendeeRead>> {
+        let claim = self.idempotency.claim(key)?;
+        let write = match begin_write(&self.db, &claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer),
+        };
         let now = now();
         let result = async {
-            let (event, record) = locked_record(&txn, caller, event_id, id).await?;
+            let txn = write.txn();
+            let (event, record) = locked_record(txn, caller, event_id, id).await?;
             Precondition::check(precondition, record.version)?;
             let before = AttendeePatchView {
                 status: record.status.into(),
@@ -152,13 +171,15 @@ impl AttendeeService {
                 _ => Access::ReadOnly,
             })?;
             let moved =
-                change_status(&txn, caller, &event, record, after.status.into(), now).await?;
-            moved.record_changes(&txn, caller, now).await
+                change_status(txn, caller, &event, record, after.status.into(), now).await?;
+            Ok(AttendeeRead::from(
+                moved.record_changes(txn, caller, now).await?,
+            ))
         }
         .await;
-        let record = commit_or_rollback(txn, result).await?;
+        let record = commit_or_rollback(write, result).await?;
         self.changes.hub().wake(event_id);
-        Ok(record.into())
+        Ok(record)
     }
 
     /// Cancels a registration, exactly as patching its status to `cancelled`.
@@ -169,20 +190,26 @@ impl AttendeeService {
         event_id: Uuid,
         id: Uuid,
         precondition: Option<&Precondition>,
-    ) -> Result<()> {
-        let txn = begin_write(&self.db).await?;
+        key: Option<Keyed<'_, ()>>,
+    ) -> Result<Written<()>> {
+        let claim = self.idempotency.claim(key)?;
+        let write = match begin_write(&self.db, &claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer),
+        };
         let now = now();
         let result = async {
-            let (event, record) = locked_record(&txn, caller, event_id, id).await?;
+            let txn = write.txn();
+            let (event, record) = locked_record(txn, caller, event_id, id).await?;
             Precondition::check(precondition, record.version)?;
             let moved =
-                change_status(&txn, caller, &event, record, AttendeeStatus::Cancelled, now).await?;
-            moved.record_changes(&txn, caller, now).await
+                change_status(txn, caller, &event, record, AttendeeStatus::Cancelled, now).await?;
+            moved.record_changes(txn, caller, now).await.map(drop)
         }
         .await;
-        commit_or_rollback(txn, result).await?;
+        let cancelled = commit_or_rollback(write, result).await?;
         self.changes.hub().wake(event_id);
-        Ok(())
+        Ok(cancelled)
     }
 
     /// The caller's own records with their events, by registration time.

@@ -10,7 +10,11 @@ use uuid::Uuid;
 use validator::Validate as _;
 
 pub use super::throttle::{LoginThrottle, RateLimit, ThrottleLimits};
-use super::{Caller, Error, Result, sessions::Sessions};
+use super::{
+    Begun, Caller, Error, Result, begin_write, commit_either_way, commit_or_rollback,
+    idempotency::{Claim, Idempotency, Keyed, Written},
+    sessions::{IssuedRefreshToken, Sessions},
+};
 use crate::{
     model::{LogoutRequest, RefreshRequest, TokenRequest, TokenResponse, TokenType, field_errors},
     repository,
@@ -20,8 +24,17 @@ use crate::{
 /// (sent as rate-limit headers whatever the outcome).
 #[derive(Debug)]
 pub struct LoginOutcome {
-    /// The tokens, or why not.
-    pub result: Result<TokenResponse>,
+    /// The tokens (or the stored answer of an earlier request with the same key), or why not.
+    pub result: Result<Written<Login>>,
+    /// The throttling policy closest to refusing this client.
+    pub rate_limit: RateLimit,
+}
+
+/// A successful login.
+#[derive(Debug)]
+pub struct Login {
+    /// The new access token and the first refresh token of the login.
+    pub tokens: TokenResponse,
     /// The throttling policy closest to refusing this client.
     pub rate_limit: RateLimit,
 }
@@ -169,6 +182,7 @@ pub struct AuthService {
     tokens: Arc<Tokens>,
     throttle: Arc<LoginThrottle>,
     sessions: Arc<Sessions>,
+    idempotency: Idempotency,
 }
 
 impl AuthService {
@@ -179,6 +193,7 @@ impl AuthService {
         tokens: Arc<Tokens>,
         throttle: Arc<LoginThrottle>,
         sessions: Arc<Sessions>,
+        idempotency: Idempotency,
     ) -> Self {
         Self {
             db,
@@ -186,6 +201,7 @@ impl AuthService {
             tokens,
             throttle,
             sessions,
+            idempotency,
         }
     }
 
@@ -194,7 +210,12 @@ impl AuthService {
     /// `client` is the caller's address (see `router::client_addr`): failures are throttled
     /// per (email, client), per client and, at a higher threshold, per email.
     #[tracing::instrument(skip_all)]
-    pub async fn issue_token(&self, request: TokenRequest, client: Option<IpAddr>) -> LoginOutcome {
+    pub async fn issue_token(
+        &self,
+        request: TokenRequest,
+        client: Option<IpAddr>,
+        key: Option<Keyed<'_, Login>>,
+    ) -> LoginOutcome {
         let email = normalize_email(&request.email);
         let attempt = match self.throttle.check(&email, client) {
             Ok(attempt) => attempt,
@@ -208,23 +229,51 @@ impl AuthService {
             }
         };
         let rate_limit = attempt.rate_limit();
+        let outcome = |result| LoginOutcome { result, rate_limit };
+        let claim = match self.idempotency.claim(key) {
+            Ok(claim) => claim,
+            Err(e) => return outcome(Err(e)),
+        };
+        // A retry of a login that succeeded is answered before the password is checked
+        // again (its body holds the same password).
+        match claim.stored().await {
+            Ok(Some(answer)) => return outcome(Ok(answer)),
+            Ok(None) => {}
+            Err(e) => return outcome(Err(e)),
+        }
         match self.verify_credentials(&email, request.password).await {
             Ok(Some(user_id)) => {
                 drop(attempt);
-                LoginOutcome {
-                    result: self.tokens_for(user_id, self.sessions.start(user_id).await),
-                    rate_limit,
-                }
+                outcome(self.start_login(&claim, user_id, rate_limit).await)
             }
             Ok(None) => LoginOutcome {
                 result: Err(Error::InvalidCredentials),
                 rate_limit: attempt.failed(),
             },
-            Err(e) => LoginOutcome {
-                result: Err(e),
-                rate_limit,
-            },
+            Err(e) => outcome(Err(e)),
         }
+    }
+
+    /// Starts a login's session and signs its access token, in one write.
+    async fn start_login(
+        &self,
+        claim: &Claim<'_, Login>,
+        user_id: Uuid,
+        rate_limit: RateLimit,
+    ) -> Result<Written<Login>> {
+        let write = match begin_write(&self.db, claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer),
+        };
+        let result = async {
+            let refresh = self.sessions.start(write.txn(), user_id).await?;
+            Ok(Login {
+                tokens: self.tokens_for(user_id, refresh)?,
+                rate_limit,
+            })
+        }
+        .await;
+        commit_or_rollback(write, result).await
     }
 
     /// The user id when the password is theirs.
@@ -243,30 +292,52 @@ impl AuthService {
     /// Exchanges a refresh token for a new access token and the next refresh token of the
     /// same login. The presented token is spent; presenting it again revokes the login.
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, request: RefreshRequest) -> Result<TokenResponse> {
+    pub async fn refresh(
+        &self,
+        request: RefreshRequest,
+        key: Option<Keyed<'_, TokenResponse>>,
+    ) -> Result<Written<TokenResponse>> {
         request
             .validate()
             .map_err(|e| Error::Validation(field_errors(&e)))?;
-        let (user_id, next) = self.sessions.rotate(&request.refresh_token).await?;
-        self.tokens_for(user_id, Ok(next))
+        let claim = self.idempotency.claim(key)?;
+        let write = match begin_write(&self.db, &claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer),
+        };
+        let result = async {
+            let (user_id, next) = self
+                .sessions
+                .rotate(write.txn(), &request.refresh_token)
+                .await?;
+            self.tokens_for(user_id, next)
+        }
+        .await;
+        // Committed even when refused: a revoked login stays revoked.
+        commit_either_way(write, result).await
     }
 
     /// Revokes the login a refresh token belongs to. Unknown or already revoked tokens are
     /// accepted too: signing out twice is not an error.
     #[tracing::instrument(skip_all)]
-    pub async fn logout(&self, request: LogoutRequest) -> Result<()> {
+    pub async fn logout(
+        &self,
+        request: LogoutRequest,
+        key: Option<Keyed<'_, ()>>,
+    ) -> Result<Written<()>> {
         request
             .validate()
             .map_err(|e| Error::Validation(field_errors(&e)))?;
-        self.sessions.end(&request.refresh_token).await
+        let claim = self.idempotency.claim(key)?;
+        let write = match begin_write(&self.db, &claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer),
+        };
+        let result = self.sessions.end(write.txn(), &request.refresh_token).await;
+        commit_or_rollback(write, result).await
     }
 
-    fn tokens_for(
-        &self,
-        user_id: Uuid,
-        refresh: Result<super::sessions::IssuedRefreshToken>,
-    ) -> Result<TokenResponse> {
-        let refresh = refresh?;
+    fn tokens_for(&self, user_id: Uuid, refresh: IssuedRefreshToken) -> Result<TokenResponse> {
         let access_token = self
             .tokens
             .issue_at(user_id, chrono::Utc::now().timestamp())?;

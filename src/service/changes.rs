@@ -223,11 +223,11 @@ impl ChangeFeed {
         let cutoff = crate::time::now() - self.retention;
         let mut total = 0;
         loop {
-            let txn = super::begin_write(&self.db).await?;
+            let txn = super::begin_background_write(&self.db).await?;
             let result = repository::changes::sweep_before(&txn, cutoff, BATCH)
                 .await
                 .map_err(Error::from);
-            let deleted = super::commit_or_rollback(txn, result).await?;
+            let deleted = super::finish_background_write(txn, result).await?;
             total += deleted;
             if deleted < BATCH {
                 return Ok(total);

@@ -8,9 +8,10 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::{
-    Caller, Error, Result, begin_write,
+    Begun, Caller, Error, Result, begin_write,
     changes::{self, ChangeFeed, Recorded},
     commit_or_rollback,
+    idempotency::{Idempotency, Keyed, Written},
     patch::{self, Access, Precondition},
     totals::EventCountCache,
     waitlist::promote_waitlist,
@@ -74,6 +75,7 @@ pub struct EventService {
     db: DatabaseConnection,
     event_counts: Arc<EventCountCache>,
     changes: ChangeFeed,
+    idempotency: Idempotency,
 }
 
 impl EventService {
@@ -83,17 +85,24 @@ impl EventService {
         db: DatabaseConnection,
         event_counts: Arc<EventCountCache>,
         changes: ChangeFeed,
+        idempotency: Idempotency,
     ) -> Self {
         Self {
             db,
             event_counts,
             changes,
+            idempotency,
         }
     }
 
     /// Creates an event organized by the caller.
     #[tracing::instrument(skip_all)]
-    pub async fn create(&self, caller: &Caller, input: EventCreate) -> Result<EventRead> {
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        input: EventCreate,
+        key: Option<Keyed<'_, EventRead>>,
+    ) -> Result<Written<EventRead>> {
         input
             .validate()
             .map_err(|e| Error::Validation(field_errors(&e)))?;
@@ -108,17 +117,22 @@ impl EventService {
             status: input.status.map(Into::into).unwrap_or(EventStatus::Draft),
         };
         let now = now();
-        let txn = begin_write(&self.db).await?;
+        let claim = self.idempotency.claim(key)?;
+        let write = match begin_write(&self.db, &claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer),
+        };
         let result = async {
+            let txn = write.txn();
             let created =
-                repository::events::insert(&txn, Uuid::now_v7(), caller.id, fields, now).await?;
+                repository::events::insert(txn, Uuid::now_v7(), caller.id, fields, now).await?;
             let read = EventRead::from(created.clone());
             let recorded = vec![Recorded::new(ChangeType::EventCreated, &read)];
-            changes::record(&txn, &created, Some(caller.id), now, recorded).await?;
+            changes::record(txn, &created, Some(caller.id), now, recorded).await?;
             Ok(read)
         }
         .await;
-        let created = commit_or_rollback(txn, result).await?;
+        let created = commit_or_rollback(write, result).await?;
         self.event_counts.invalidate();
         Ok(created)
     }
@@ -194,22 +208,28 @@ impl EventService {
         id: Uuid,
         ops: &Patch,
         precondition: Option<&Precondition>,
-    ) -> Result<EventRead> {
-        let txn = begin_write(&self.db).await?;
+        key: Option<Keyed<'_, EventRead>>,
+    ) -> Result<Written<EventRead>> {
+        let claim = self.idempotency.claim(key)?;
+        let write = match begin_write(&self.db, &claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer),
+        };
         let now = now();
         let result = async {
-            let patched = apply_patch_locked(&txn, caller, id, ops, precondition, now).await?;
+            let txn = write.txn();
+            let patched = apply_patch_locked(txn, caller, id, ops, precondition, now).await?;
             if let Some(recorded) = patched.changes {
-                changes::record(&txn, &patched.event, Some(caller.id), now, recorded).await?;
+                changes::record(txn, &patched.event, Some(caller.id), now, recorded).await?;
             }
-            Ok(patched.event)
+            Ok(EventRead::from(patched.event))
         }
         .await;
-        let updated = commit_or_rollback(txn, result).await?;
+        let updated = commit_or_rollback(write, result).await?;
         // A status, start or title change moves the event between filters.
         self.event_counts.invalidate();
         self.changes.hub().wake(id);
-        Ok(updated.into())
+        Ok(updated)
     }
 
     /// Deletes an event and its attendee records (organizer or admin).
@@ -219,23 +239,29 @@ impl EventService {
         caller: &Caller,
         id: Uuid,
         precondition: Option<&Precondition>,
-    ) -> Result<()> {
-        let txn = begin_write(&self.db).await?;
+        key: Option<Keyed<'_, ()>>,
+    ) -> Result<Written<()>> {
+        let claim = self.idempotency.claim(key)?;
+        let write = match begin_write(&self.db, &claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer),
+        };
         let result = async {
-            let event = visible_for_update(&txn, Some(caller), id).await?;
+            let txn = write.txn();
+            let event = visible_for_update(txn, Some(caller), id).await?;
             if !can_manage(caller, &event) {
                 return Err(Error::Forbidden(
                     "only the organizer or an administrator may delete this event".into(),
                 ));
             }
             Precondition::check(precondition, event.version)?;
-            record_deletion(&txn, event, caller, now()).await
+            record_deletion(txn, event, caller, now()).await
         }
         .await;
-        commit_or_rollback(txn, result).await?;
+        let deleted = commit_or_rollback(write, result).await?;
         self.event_counts.invalidate();
         self.changes.hub().wake(id);
-        Ok(())
+        Ok(deleted)
     }
 }
 

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod changes;
 pub mod events;
 pub mod health;
+pub mod idempotency;
 pub mod live;
 pub mod patch;
 pub mod sessions;
@@ -19,6 +20,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use self::idempotency::{Claim, Written};
 use crate::{entity::user, model::FieldError, repository};
 
 /// The authenticated caller, as the services see them.
@@ -108,6 +110,12 @@ pub enum Error {
         /// Seconds to wait before retrying.
         retry_after_seconds: u64,
     },
+    /// Another request with this `Idempotency-Key` is still running (409 with Retry-After).
+    #[error("idempotency key in use")]
+    IdempotencyKeyInUse,
+    /// This `Idempotency-Key` was used for another request (422).
+    #[error("idempotency key reused for another request")]
+    IdempotencyKeyReused,
     /// The database is unreachable; nothing was done (503).
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -148,10 +156,10 @@ impl From<sea_orm::DbErr> for Error {
     }
 }
 
-/// Begins a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken at
-/// once, so a transaction that reads before it writes cannot fail on lock upgrade with
-/// "database is locked"; writers queue on the busy timeout instead.
-pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+/// Begins a transaction for writing. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
+/// taken at once, so a transaction that reads before it writes cannot fail on lock upgrade
+/// with "database is locked"; writers queue on the busy timeout instead.
+async fn begin_transaction(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
     Ok(db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -160,8 +168,113 @@ pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTrans
         .await?)
 }
 
-/// Commits `txn` when `result` is a success, rolls it back otherwise.
+async fn rollback(txn: DatabaseTransaction) {
+    if let Err(rollback) = txn.rollback().await {
+        tracing::warn!(error = %rollback, "rollback failed");
+    }
+}
+
+/// A write transaction of a request, with the `Idempotency-Key` claim it answers for.
+pub(crate) struct Write<'c, 'r, T> {
+    txn: DatabaseTransaction,
+    claim: &'c Claim<'r, T>,
+}
+
+impl<T> Write<'_, '_, T> {
+    /// The transaction, for the repository calls of the write.
+    pub(crate) fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// Abandons the write (a lost race the caller retries); nothing is stored.
+    pub(crate) async fn roll_back(self) {
+        rollback(self.txn).await;
+    }
+}
+
+/// A begun write, or the stored answer of an earlier request with the same key.
+pub(crate) enum Begun<'c, 'r, T> {
+    /// Run the write in this transaction.
+    Write(Write<'c, 'r, T>),
+    /// Nothing to run: answer this.
+    Replay(Written<T>),
+}
+
+/// Begins the write transaction of a request. The first thing it does is claim the request's
+/// `Idempotency-Key` (see [`idempotency`]): every write a request makes goes through here,
+/// so none can forget the key.
+pub(crate) async fn begin_write<'c, 'r, T>(
+    db: &DatabaseConnection,
+    claim: &'c Claim<'r, T>,
+) -> Result<Begun<'c, 'r, T>> {
+    let txn = begin_transaction(db).await?;
+    match claim.enter(&txn).await {
+        Ok(None) => Ok(Begun::Write(Write { txn, claim })),
+        Ok(Some(answer)) => {
+            rollback(txn).await;
+            Ok(Begun::Replay(Written::Replayed(answer)))
+        }
+        Err(e) => {
+            rollback(txn).await;
+            Err(e)
+        }
+    }
+}
+
+/// Commits `write` when `result` is a success, storing its answer for the key first (in the
+/// same transaction); rolls it back, storing nothing, otherwise.
 pub(crate) async fn commit_or_rollback<T>(
+    write: Write<'_, '_, T>,
+    result: Result<T>,
+) -> Result<Written<T>> {
+    let Write { txn, claim } = write;
+    let stored = match result {
+        Ok(value) => claim
+            .store(&txn, &value)
+            .await
+            .map(|stored| (value, stored)),
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok((value, stored)) => {
+            txn.commit().await?;
+            Ok(Written::Fresh { value, stored })
+        }
+        Err(e) => {
+            rollback(txn).await;
+            Err(e)
+        }
+    }
+}
+
+/// Commits `write` whatever `result` says (a refused refresh token still revokes its login),
+/// storing the answer for the key only on success.
+pub(crate) async fn commit_either_way<T>(
+    write: Write<'_, '_, T>,
+    result: Result<T>,
+) -> Result<Written<T>> {
+    let Write { txn, claim } = write;
+    let outcome = match result {
+        Ok(value) => match claim.store(&txn, &value).await {
+            Ok(stored) => Ok(Written::Fresh { value, stored }),
+            Err(e) => {
+                rollback(txn).await;
+                return Err(e);
+            }
+        },
+        Err(e) => Err(e),
+    };
+    txn.commit().await?;
+    outcome
+}
+
+/// Begins a write no request asked for (retention sweeps): no key to claim.
+pub(crate) async fn begin_background_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    begin_transaction(db).await
+}
+
+/// Commits a background write when `result` is a success, rolls it back otherwise.
+pub(crate) async fn finish_background_write<T>(
     txn: DatabaseTransaction,
     result: Result<T>,
 ) -> Result<T> {
@@ -171,9 +284,7 @@ pub(crate) async fn commit_or_rollback<T>(
             Ok(value)
         }
         Err(e) => {
-            if let Err(rollback) = txn.rollback().await {
-                tracing::warn!(error = %rollback, "rollback failed");
-            }
+            rollback(txn).await;
             Err(e)
         }
     }

@@ -6,11 +6,11 @@
 //! have to sign in again, and only the user can.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use sea_orm::DatabaseConnection;
+use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Error, Result, begin_write};
+use super::{Error, Result};
 use crate::repository::{
     self,
     refresh_tokens::{self, NewRefreshToken},
@@ -33,42 +33,49 @@ pub struct IssuedRefreshToken {
     pub expires_in: u64,
 }
 
-/// Issues, rotates and revokes refresh tokens.
+/// Issues, rotates and revokes refresh tokens, in the caller's write transaction.
 pub struct Sessions {
-    db: DatabaseConnection,
     ttl_seconds: u64,
 }
 
 impl Sessions {
-    /// Sessions over a pool; refresh tokens live `ttl_seconds`.
-    pub fn new(db: DatabaseConnection, ttl_seconds: u64) -> Self {
-        Self { db, ttl_seconds }
+    /// Refresh tokens live `ttl_seconds`.
+    pub fn new(ttl_seconds: u64) -> Self {
+        Self { ttl_seconds }
     }
 
     /// Starts a login's family with its first token.
-    pub async fn start(&self, user_id: Uuid) -> Result<IssuedRefreshToken> {
-        self.issue(&self.db, Uuid::now_v7(), user_id).await
+    pub async fn start(
+        &self,
+        db: &impl ConnectionTrait,
+        user_id: Uuid,
+    ) -> Result<IssuedRefreshToken> {
+        self.issue(db, Uuid::now_v7(), user_id).await
     }
 
     /// Spends `token` and issues the next one of its family, for the returned user. A spent
-    /// token revokes its family; spent, expired and unknown tokens are 401.
+    /// token revokes its family; spent, expired and unknown tokens are 401. The caller
+    /// commits either way: a revocation must hold even though the request fails.
     #[tracing::instrument(skip_all)]
-    pub async fn rotate(&self, token: &str) -> Result<(Uuid, IssuedRefreshToken)> {
+    pub async fn rotate(
+        &self,
+        txn: &impl ConnectionTrait,
+        token: &str,
+    ) -> Result<(Uuid, IssuedRefreshToken)> {
         let hash = token_hash(token);
         let now = now();
-        let txn = begin_write(&self.db).await?;
         // The conditional UPDATE decides: of two refreshes racing with one token, the second
         // waits for the first to commit, then finds the token spent.
-        let outcome = match refresh_tokens::spend(&txn, &hash, now).await? {
+        match refresh_tokens::spend(txn, &hash, now).await? {
             Some(spent) => {
-                refresh_tokens::delete_expired_in_family(&txn, spent.family_id, now).await?;
-                let next = self.issue(&txn, spent.family_id, spent.user_id).await?;
+                refresh_tokens::delete_expired_in_family(txn, spent.family_id, now).await?;
+                let next = self.issue(txn, spent.family_id, spent.user_id).await?;
                 Ok((spent.user_id, next))
             }
             None => {
-                match refresh_tokens::find_by_hash(&txn, &hash).await? {
+                match refresh_tokens::find_by_hash(txn, &hash).await? {
                     Some(row) if row.spent_at.is_some() => {
-                        let revoked = refresh_tokens::delete_family(&txn, row.family_id).await?;
+                        let revoked = refresh_tokens::delete_family(txn, row.family_id).await?;
                         tracing::warn!(
                             family_id = %row.family_id,
                             user_id = %row.user_id,
@@ -78,29 +85,26 @@ impl Sessions {
                     }
                     // Expired: nothing in its family can be used any more.
                     Some(row) => {
-                        refresh_tokens::delete_family(&txn, row.family_id).await?;
+                        refresh_tokens::delete_family(txn, row.family_id).await?;
                     }
                     None => {}
                 }
                 Err(Error::Unauthenticated(REFUSED))
             }
-        };
-        // Committed either way: a revocation must hold even though the request fails.
-        txn.commit().await?;
-        outcome
+        }
     }
 
     /// Revokes the login `token` belongs to (spent or not); an unknown token does nothing.
-    pub async fn end(&self, token: &str) -> Result<()> {
-        if let Some(row) = refresh_tokens::find_by_hash(&self.db, &token_hash(token)).await? {
-            refresh_tokens::delete_family(&self.db, row.family_id).await?;
+    pub async fn end(&self, db: &impl ConnectionTrait, token: &str) -> Result<()> {
+        if let Some(row) = refresh_tokens::find_by_hash(db, &token_hash(token)).await? {
+            refresh_tokens::delete_family(db, row.family_id).await?;
         }
         Ok(())
     }
 
     async fn issue(
         &self,
-        db: &impl sea_orm::ConnectionTrait,
+        db: &impl ConnectionTrait,
         family_id: Uuid,
         user_id: Uuid,
     ) -> Result<IssuedRefreshToken> {

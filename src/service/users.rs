@@ -8,9 +8,10 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::{
-    Caller, Error, Result, attendees,
+    Begun, Caller, Error, Result, attendees,
     auth::{Passwords, normalize_email},
     begin_write, commit_or_rollback,
+    idempotency::{Claim, Idempotency, Keyed, Written},
     patch::{self, Access, Precondition},
     totals::EventCountCache,
 };
@@ -36,6 +37,7 @@ pub struct UserService {
     event_counts: Arc<EventCountCache>,
     /// Deleting a user changes events: their streams are woken.
     changes: super::changes::ChangeFeed,
+    idempotency: Idempotency,
 }
 
 impl UserService {
@@ -45,25 +47,43 @@ impl UserService {
         passwords: Arc<Passwords>,
         event_counts: Arc<EventCountCache>,
         changes: super::changes::ChangeFeed,
+        idempotency: Idempotency,
     ) -> Self {
         Self {
             db,
             passwords,
             event_counts,
             changes,
+            idempotency,
         }
     }
 
-    /// Signs up a member.
+    /// Signs up a member. Keys of sign-ups live in the anonymous scope.
     #[tracing::instrument(skip_all)]
-    pub async fn sign_up(&self, input: UserCreate) -> Result<UserRead> {
-        self.create(input, user::Role::Member).await
+    pub async fn sign_up(
+        &self,
+        input: UserCreate,
+        key: Option<Keyed<'_, UserRead>>,
+    ) -> Result<Written<UserRead>> {
+        let claim = self.idempotency.claim(key)?;
+        let created = self.create(input, user::Role::Member, &claim).await;
+        claim.unless_stored(created).await
     }
 
-    async fn create(&self, input: UserCreate, role: user::Role) -> Result<UserRead> {
+    async fn create(
+        &self,
+        input: UserCreate,
+        role: user::Role,
+        claim: &Claim<'_, UserRead>,
+    ) -> Result<Written<UserRead>> {
         input
             .validate()
             .map_err(|e| Error::Validation(field_errors(&e)))?;
+        // A retry is answered before the email check (its email is taken: by itself) and
+        // before a password hash is spent on it.
+        if let Some(answer) = claim.stored().await? {
+            return Ok(answer);
+        }
         let email = input.email.trim().to_owned();
         let email_normalized = normalize_email(&email);
         // Cheap pre-check so that a taken email does not cost a hash; the unique index
@@ -75,8 +95,12 @@ impl UserService {
             return Err(email_taken());
         }
         let password_hash = self.passwords.hash(input.password).await?;
-        let created = repository::users::insert(
-            &self.db,
+        let write = match begin_write(&self.db, claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer),
+        };
+        let result = repository::users::insert(
+            write.txn(),
             NewUser {
                 id: Uuid::now_v7(),
                 email,
@@ -87,8 +111,10 @@ impl UserService {
                 now: now(),
             },
         )
-        .await?;
-        Ok(created.into())
+        .await
+        .map(UserRead::from)
+        .map_err(Error::from);
+        commit_or_rollback(write, result).await
     }
 
     /// Creates an administrator, or promotes the existing user with this email. Returns the
@@ -100,8 +126,14 @@ impl UserService {
         {
             return Ok((promoted.into(), false));
         }
-        match self.create(input.clone(), user::Role::Admin).await {
-            Ok(created) => Ok((created, true)),
+        let created = self
+            .create(input.clone(), user::Role::Admin, &Claim::none())
+            .await;
+        match created {
+            Ok(Written::Fresh { value, .. }) => Ok((value, true)),
+            Ok(Written::Replayed(_)) => {
+                Err(anyhow::anyhow!("a write without a key cannot be a replay").into())
+            }
             // Created by someone else meanwhile: promote that one.
             Err(Error::Conflict(super::Conflict::EmailTaken, _)) => {
                 let promoted =
@@ -166,7 +198,27 @@ impl UserService {
         id: Uuid,
         ops: &Patch,
         precondition: Option<&Precondition>,
-    ) -> Result<UserRead> {
+        key: Option<Keyed<'_, UserRead>>,
+    ) -> Result<Written<UserRead>> {
+        let claim = self.idempotency.claim(key)?;
+        // A retry is answered before anything is read, patched or hashed again.
+        if let Some(answer) = claim.stored().await? {
+            return Ok(answer);
+        }
+        let patched = self
+            .patch_claimed(caller, id, ops, precondition, &claim)
+            .await;
+        claim.unless_stored(patched).await
+    }
+
+    async fn patch_claimed(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        ops: &Patch,
+        precondition: Option<&Precondition>,
+        claim: &Claim<'_, UserRead>,
+    ) -> Result<Written<UserRead>> {
         let access = |member: &str| match member {
             "email" | "full_name" | "password" => Access::Writable,
             "role" if caller.is_admin() => Access::Writable,
@@ -178,30 +230,45 @@ impl UserService {
             Precondition::check(precondition, current.version)?;
             let before = UserPatchView::from(&current);
             let after = patch::apply(&before, ops, access)?;
-            if after == before {
-                return Ok(current.into());
-            }
-            let email = (after.email != before.email).then(|| {
-                let email = after.email.trim().to_owned();
-                let normalized = normalize_email(&email);
-                (email, normalized)
-            });
-            let password_hash = match after.password {
-                Some(password) => Some(self.passwords.hash(password).await?),
-                None => None,
+            let changes = if after == before {
+                None
+            } else {
+                let email = (after.email != before.email).then(|| {
+                    let email = after.email.trim().to_owned();
+                    let normalized = normalize_email(&email);
+                    (email, normalized)
+                });
+                // Hashed before the transaction: SQLite's writers wait for no argon2.
+                let password_hash = match after.password {
+                    Some(password) => Some(self.passwords.hash(password).await?),
+                    None => None,
+                };
+                Some(UserChanges {
+                    email,
+                    full_name: (after.full_name != before.full_name)
+                        .then(|| after.full_name.trim().to_owned()),
+                    password_hash,
+                    role: (after.role != before.role).then(|| after.role.into()),
+                    now: now(),
+                })
             };
-            let changes = UserChanges {
-                email,
-                full_name: (after.full_name != before.full_name)
-                    .then(|| after.full_name.trim().to_owned()),
-                password_hash,
-                role: (after.role != before.role).then(|| after.role.into()),
-                now: now(),
+            let write = match begin_write(&self.db, claim).await? {
+                Begun::Write(write) => write,
+                Begun::Replay(answer) => return Ok(answer),
             };
-            if let Some(updated) =
-                repository::users::update_if_version(&self.db, id, current.version, changes).await?
-            {
-                return Ok(updated.into());
+            let Some(changes) = changes else {
+                // Nothing changes; the answer is still stored for the key.
+                return commit_or_rollback(write, Ok(UserRead::from(current))).await;
+            };
+            let updated =
+                repository::users::update_if_version(write.txn(), id, current.version, changes)
+                    .await;
+            match updated {
+                Ok(Some(updated)) => {
+                    return commit_or_rollback(write, Ok(UserRead::from(updated))).await;
+                }
+                Ok(None) => write.roll_back().await,
+                Err(e) => return commit_or_rollback(write, Err(e.into())).await,
             }
             // Lost a race: with If-Match that is a failed precondition, else re-read and retry.
             if precondition.is_some() {
@@ -224,37 +291,53 @@ impl UserService {
         caller: &Caller,
         id: Uuid,
         precondition: Option<&Precondition>,
-    ) -> Result<()> {
-        let current = self.visible(caller, id).await?;
-        Precondition::check(precondition, current.version)?;
-        let txn = begin_write(&self.db).await?;
+        key: Option<Keyed<'_, Changed>>,
+    ) -> Result<Written<()>> {
+        let claim = self.idempotency.claim(key)?;
+        let write = match begin_write(&self.db, &claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer.map(drop)),
+        };
         let result = async {
+            let txn = write.txn();
+            // Others' accounts are not even acknowledged to exist.
+            if !caller.is_self_or_admin(id) {
+                return Err(Error::NotFound("user"));
+            }
+            let current = repository::users::find_by_id(txn, id)
+                .await?
+                .ok_or(Error::NotFound("user"))?;
+            Precondition::check(precondition, current.version)?;
             let now = now();
-            if repository::events::organizes_live_event(&txn, id, now).await? {
+            if repository::events::organizes_live_event(txn, id, now).await? {
                 return Err(Error::conflict(
                     "the user organizes a published event that has not ended; cancel or complete it first",
                 ));
             }
-            let mut changed = attendees::cancel_all_for_user(&txn, id, caller, now).await?;
+            let mut changed = attendees::cancel_all_for_user(txn, id, caller, now).await?;
             // Their events go with them (the foreign key cascades): each records its deletion.
-            for event in repository::events::organized_by_for_update(&txn, id).await? {
+            for event in repository::events::organized_by_for_update(txn, id).await? {
                 changed.push(event.id);
-                super::events::record_deletion(&txn, event, caller, now).await?;
+                super::events::record_deletion(txn, event, caller, now).await?;
             }
-            if !repository::users::delete(&txn, id).await? {
+            if !repository::users::delete(txn, id).await? {
                 return Err(Error::NotFound("user"));
             }
             Ok(changed)
         }
         .await;
-        let changed = commit_or_rollback(txn, result).await?;
+        let written = commit_or_rollback(write, result.map(Changed)).await?;
         self.event_counts.invalidate();
-        for event_id in changed {
-            self.changes.hub().wake(event_id);
+        for event_id in written.value().map_or(&[][..], |c| &c.0) {
+            self.changes.hub().wake(*event_id);
         }
-        Ok(())
+        Ok(written.map(drop))
     }
 }
+
+/// The events an account deletion changed, whose streams are woken after commit.
+#[derive(Debug)]
+pub struct Changed(Vec<Uuid>);
 
 /// The 409 for a sign-up or email change onto an existing account.
 pub(crate) fn email_taken() -> Error {

@@ -26,6 +26,10 @@ impl Workers {
                 state.changes.clone(),
                 state.changes.hub().shutdown_signal(),
             )),
+            tokio::spawn(retention::run_idempotency_keys(
+                state.idempotency.clone(),
+                state.changes.hub().shutdown_signal(),
+            )),
         ];
         if state.config.database_url.starts_with("postgres") {
             handles.push(tokio::spawn(listener::run(

@@ -14,6 +14,7 @@ mod cors;
 mod errors;
 mod events;
 mod health;
+mod idempotency;
 mod logs;
 mod openapi;
 mod patch;

@@ -141,13 +141,15 @@ const ERROR_STATUSES: &[(&str, &[&str])] = &[
     ),
     (
         "createToken",
-        &["400", "401", "413", "415", "429", "500", "503"],
+        &[
+            "400", "401", "409", "413", "415", "422", "429", "500", "503",
+        ],
     ),
     (
         "refreshToken",
-        &["400", "401", "413", "415", "422", "500", "503"],
+        &["400", "401", "409", "413", "415", "422", "500", "503"],
     ),
-    ("logout", &["400", "413", "415", "422", "500", "503"]),
+    ("logout", &["400", "409", "413", "415", "422", "500", "503"]),
     (
         "listEventChanges",
         &["400", "401", "404", "410", "500", "503"],
@@ -163,10 +165,13 @@ const ERROR_STATUSES: &[(&str, &[&str])] = &[
             "400", "401", "403", "404", "409", "412", "413", "415", "422", "500", "503",
         ],
     ),
-    ("deleteUser", &["401", "404", "409", "412", "500", "503"]),
+    (
+        "deleteUser",
+        &["400", "401", "404", "409", "412", "422", "500", "503"],
+    ),
     (
         "createEvent",
-        &["400", "401", "413", "415", "422", "500", "503"],
+        &["400", "401", "409", "413", "415", "422", "500", "503"],
     ),
     ("listEvents", &["400", "401", "500", "503"]),
     ("getEvent", &["401", "404", "500", "503"]),
@@ -176,11 +181,16 @@ const ERROR_STATUSES: &[(&str, &[&str])] = &[
             "400", "401", "403", "404", "409", "412", "413", "415", "422", "500", "503",
         ],
     ),
-    ("deleteEvent", &["401", "403", "404", "412", "500", "503"]),
+    (
+        "deleteEvent",
+        &[
+            "400", "401", "403", "404", "409", "412", "422", "500", "503",
+        ],
+    ),
     (
         "registerAttendee",
         &[
-            "400", "401", "403", "404", "409", "413", "415", "500", "503",
+            "400", "401", "403", "404", "409", "413", "415", "422", "500", "503",
         ],
     ),
     ("listAttendees", &["400", "401", "403", "404", "500", "503"]),
@@ -193,7 +203,9 @@ const ERROR_STATUSES: &[(&str, &[&str])] = &[
     ),
     (
         "cancelAttendee",
-        &["401", "403", "404", "409", "412", "500", "503"],
+        &[
+            "400", "401", "403", "404", "409", "412", "422", "500", "503",
+        ],
     ),
     ("listMyRegistrations", &["400", "401", "500", "503"]),
     ("live", &["413"]),
@@ -594,6 +606,11 @@ backend_tests! {
             assert_eq!(has("412"), has_if_match, "{id}: 412 only with If-Match");
             assert_eq!(has("429"), id == "createToken", "{id}: 429 only on login");
             assert_eq!(has("503"), path.starts_with("/api/"), "{id}: 503 where the database is used");
+            if matches!(method, "post" | "patch" | "delete") {
+                for status in ["400", "409", "422"] {
+                    assert!(has(status), "{id}: writes take Idempotency-Key, so {status}");
+                }
+            }
         }
     }
 
@@ -641,6 +658,7 @@ backend_tests! {
                             "RateLimit-Limit",
                             "RateLimit-Remaining",
                             "RateLimit-Reset",
+                            "Idempotent-Replayed",
                         ]
                         .contains(&name.as_str()),
                         "{method} {path}: header {name}"
@@ -652,7 +670,8 @@ backend_tests! {
                 if p["in"] == "header" {
                     let name = p["name"].as_str().unwrap();
                     assert!(
-                        ["If-Match", "If-None-Match", "Last-Event-ID"].contains(&name),
+                        ["If-Match", "If-None-Match", "Last-Event-ID", "Idempotency-Key"]
+                            .contains(&name),
                         "{name}"
                     );
                 }

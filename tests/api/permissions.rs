@@ -1,6 +1,7 @@
 //! Who may do what: every Events, Attendees and change feed endpoint (but the never-ending
 //! stream, tested in `changes.rs`) against every kind of caller, as one table. Each cell runs
-//! on a fresh scenario, and a refused call must leave it untouched.
+//! on a fresh scenario, and a refused call must leave it untouched. Writes carry an
+//! `Idempotency-Key`: a refusal stores no answer for it either.
 
 use reqwest::Method;
 use serde_json::Value;
@@ -139,6 +140,8 @@ struct Snapshot {
     waitlist_count: i64,
     /// Rows of the change feed: a refused write records nothing.
     changes: i64,
+    /// Stored answers of keyed writes: a refused write stores none.
+    idempotency_keys: i64,
 }
 
 async fn snapshot(app: &TestApp, cast: &Cast, s: &Scene, n: usize) -> Snapshot {
@@ -168,6 +171,9 @@ async fn snapshot(app: &TestApp, cast: &Cast, s: &Scene, n: usize) -> Snapshot {
         confirmed_count: app.scalar_i64(&counter("confirmed_count")).await,
         waitlist_count: app.scalar_i64(&counter("waitlist_count")).await,
         changes: app.scalar_i64("SELECT COUNT(*) FROM changes").await,
+        idempotency_keys: app
+            .scalar_i64("SELECT COUNT(*) FROM idempotency_keys")
+            .await,
     }
 }
 
@@ -198,6 +204,9 @@ backend_tests! {
 
                 let method = Method::from_bytes(row.method.as_bytes()).expect("a method");
                 let mut rb = app.request(method, &path, cast.token(caller));
+                if row.method != "GET" {
+                    rb = rb.header("idempotency-key", format!("cell-{n}"));
+                }
                 if !row.body.is_empty() {
                     let content_type = if row.method == "PATCH" {
                         "application/json-patch+json"
@@ -222,6 +231,11 @@ backend_tests! {
                     let after = snapshot(&app, &cast, &s, n).await;
                     if after != before {
                         failures.push(format!("{label}: refused, yet changed\n  before: {before:?}\n  after:  {after:?}"));
+                    }
+                } else if row.method != "GET" {
+                    let stored = app.scalar_i64("SELECT COUNT(*) FROM idempotency_keys").await;
+                    if stored != before.idempotency_keys + 1 {
+                        failures.push(format!("{label}: {stored} stored answers after one keyed write, before {}", before.idempotency_keys));
                     }
                 }
             }
