@@ -358,8 +358,12 @@ impl<'r, T> Claim<'r, T> {
             return Err(Error::IdempotencyKeyInUse);
         }
         let row = repository::idempotency_keys::find(txn, &key.scope, &key.key).await?;
-        if row.as_ref().is_some_and(|r| r.expires_at <= now()) {
-            // Kept long enough: the key is free again.
+        if row
+            .as_ref()
+            .is_some_and(|r| r.expires_at <= now() || held.unreadable(r))
+        {
+            // Kept long enough, or sealed under a JWT_SECRET since replaced (its tokens would
+            // be refused anyway): the key is free again.
             repository::idempotency_keys::delete(txn, &key.scope, &key.key).await?;
             return Ok(None);
         }
@@ -417,13 +421,18 @@ impl<'r, T> Claim<'r, T> {
 }
 
 impl<T> Held<'_, T> {
+    /// Whether a row's answer is sealed under another secret: it cannot be replayed.
+    fn unreadable(&self, row: &idempotency_key::Model) -> bool {
+        row.sealed && self.store.open(&self.keyed.key, &row.body).is_err()
+    }
+
     /// The stored answer of a row for this request: the same request replays it, another is
     /// refused.
     fn judge(&self, row: Option<idempotency_key::Model>) -> Result<Option<Rendered>> {
         let Some(row) = row else {
             return Ok(None);
         };
-        if row.expires_at <= now() {
+        if row.expires_at <= now() || self.unreadable(&row) {
             return Ok(None);
         }
         if row.request_hash != self.keyed.key.request_hash {

@@ -327,7 +327,13 @@ impl TestApp {
     /// A second server process on this test's database (PostgreSQL), as another instance
     /// of a deployment would be: its own pool, hub and listener.
     pub async fn second_instance(&self) -> TestApp {
-        let config = test_config(self.url.clone());
+        self.second_instance_with(|_| {}).await
+    }
+
+    /// A second server process on this test's database with its configuration changed.
+    pub async fn second_instance_with(&self, change: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = test_config(self.url.clone());
+        change(&mut config);
         let db = db::connect(&config)
             .await
             .expect("connecting the second instance");

@@ -708,3 +708,47 @@ async fn postgres_one_key_sent_to_two_instances_at_once_has_one_effect() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
+)]
+async fn postgres_a_token_answer_sealed_under_a_replaced_jwt_secret_runs_again_instead_of_failing()
+{
+    let a = postgres_app().await;
+    let rotated = a
+        .second_instance_with(|config| {
+            config.jwt_secret = Some("a-rotated-secret-0123456789abcdef-0123456789".to_owned());
+        })
+        .await;
+    let user = a.user().await;
+    let k = key();
+    let body = json!({"email": user.email, "password": PASSWORD});
+    let first = raw(keyed(
+        &a,
+        Method::POST,
+        "/api/v1/auth/token",
+        None,
+        Some(body.clone()),
+        &k,
+    ))
+    .await;
+    first.expect(200);
+    let retry = raw(keyed(
+        &rotated,
+        Method::POST,
+        "/api/v1/auth/token",
+        None,
+        Some(body),
+        &k,
+    ))
+    .await;
+    retry.expect(200);
+    assert_eq!(
+        retry.header("idempotent-replayed"),
+        None,
+        "an answer that cannot be opened is not replayed: the login runs again"
+    );
+    assert_ne!(retry.json()["access_token"], first.json()["access_token"]);
+}
