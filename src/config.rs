@@ -187,6 +187,41 @@ pub struct Config {
     #[arg(long, global = true, env = "IDEMPOTENCY_TTL_SECONDS", default_value_t = 86_400,
           value_parser = clap::value_parser!(u64).range(86_400..=31_536_000))]
     pub idempotency_ttl_seconds: u64,
+
+    /// Key (at least 32 bytes) under which webhook secrets are stored encrypted. Unset: a key
+    /// derived from `JWT_SECRET` (a warning at start).
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub webhook_secret_key: Option<String>,
+
+    /// Hours a webhook delivery is retried before it is `failed`.
+    #[arg(long, global = true, env = "WEBHOOK_RETRY_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub webhook_retry_hours: u32,
+
+    /// Allow webhook targets on loopback, private, link-local and other internal addresses.
+    #[arg(long, global = true, env = "WEBHOOK_ALLOW_PRIVATE_TARGETS", default_value_t = false,
+          action = clap::ArgAction::Set)]
+    pub webhook_allow_private_targets: bool,
+
+    /// Milliseconds a webhook receiver has to answer before the attempt counts as failed.
+    #[arg(long, global = true, env = "WEBHOOK_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub webhook_timeout_ms: u64,
+
+    /// Webhook deliveries this process sends at once, at most.
+    #[arg(long, global = true, env = "WEBHOOK_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub webhook_concurrency: u32,
+
+    /// Milliseconds between two looks for new changes and due webhook deliveries.
+    #[arg(long, global = true, env = "WEBHOOK_POLL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub webhook_poll_ms: u64,
 }
 
 /// The reverse proxies trusted to name the client (`TRUSTED_PROXIES`).
@@ -267,6 +302,18 @@ impl std::fmt::Debug for Config {
             .field("changes_retention_days", &self.changes_retention_days)
             .field("max_streams", &self.max_streams)
             .field("idempotency_ttl_seconds", &self.idempotency_ttl_seconds)
+            .field(
+                "webhook_secret_key",
+                &self.webhook_secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("webhook_retry_hours", &self.webhook_retry_hours)
+            .field(
+                "webhook_allow_private_targets",
+                &self.webhook_allow_private_targets,
+            )
+            .field("webhook_timeout_ms", &self.webhook_timeout_ms)
+            .field("webhook_concurrency", &self.webhook_concurrency)
+            .field("webhook_poll_ms", &self.webhook_poll_ms)
             .finish()
     }
 }
@@ -378,6 +425,11 @@ impl Config {
             && secret.len() < MIN_JWT_SECRET_BYTES
         {
             return Err(ConfigError::JwtSecretTooShort(name("jwt_secret")));
+        }
+        if let Some(key) = &self.webhook_secret_key
+            && key.len() < MIN_JWT_SECRET_BYTES
+        {
+            return Err(ConfigError::JwtSecretTooShort(name("webhook_secret_key")));
         }
         for origin in &self.cors_allowed_origins {
             check_cors_origin(origin).map_err(|why| {

@@ -17,6 +17,7 @@ use crate::{
         sessions::Sessions,
         totals::EventCountCache,
         users::UserService,
+        webhooks::WebhookService,
     },
 };
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub changes: ChangeFeed,
     /// Stored answers of writes that carried an `Idempotency-Key` (swept by a worker).
     pub idempotency: Idempotency,
+    /// Webhooks and their deliveries (delivered by a worker).
+    pub webhooks: WebhookService,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
         let hub = Arc::new(ChangeHub::new(db.clone(), config.max_streams as usize));
         let changes = ChangeFeed::new(db.clone(), hub, config.changes_retention_days);
         let idempotency = Idempotency::new(db.clone(), config.idempotency_ttl_seconds, &secret);
+        let webhooks = WebhookService::new(db.clone(), &config, &secret, idempotency.clone())?;
         Ok(Self {
             auth: AuthService::new(
                 db.clone(),
@@ -95,6 +99,7 @@ impl AppState {
             health: HealthService::new(db),
             changes,
             idempotency,
+            webhooks,
             config: Arc::new(config),
         })
     }

@@ -6,3 +6,5 @@ pub mod event;
 pub mod idempotency_key;
 pub mod refresh_token;
 pub mod user;
+pub mod webhook;
+pub mod webhook_delivery;

@@ -5,9 +5,11 @@ pub mod change;
 pub mod common;
 pub mod event;
 pub mod user;
+pub mod webhook;
 
 pub use attendee::*;
 pub use change::*;
 pub use common::*;
 pub use event::*;
 pub use user::*;
+pub use webhook::*;

@@ -8,6 +8,7 @@ pub mod followers;
 pub mod idempotency_keys;
 pub mod refresh_tokens;
 pub mod users;
+pub mod webhooks;
 
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 

@@ -30,6 +30,8 @@ pub enum ApiTags {
     Changes,
     /// Liveness and readiness probes.
     Health,
+    /// Webhooks: signed deliveries of changes, their log and redelivery.
+    Webhooks,
 }
 
 /// The `ETag` of a resource version.

@@ -45,6 +45,12 @@ impl IdempotencyKey {
         self.keyed(caller.id.to_string(), render, false)
     }
 
+    /// The key in the caller's scope, for an answer that carries a secret: it is stored
+    /// sealed.
+    pub fn of_sealed<'r, T>(&self, caller: &Caller, render: &'r Render<T>) -> Option<Keyed<'r, T>> {
+        self.keyed(caller.id.to_string(), render, true)
+    }
+
     /// The key in the anonymous scope (requests without a bearer token).
     pub fn anonymous<'r, T>(&self, render: &'r Render<T>) -> Option<Keyed<'r, T>> {
         self.keyed(ANONYMOUS.to_owned(), render, false)

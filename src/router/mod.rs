@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod payload;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub fn api_service(
         sessions::SessionsApi,
         events::EventsApi,
         changes::ChangesApi,
+        webhooks::WebhooksApi,
     ),
     (),
 > {
@@ -51,6 +53,9 @@ pub fn api_service(
                 state: state.clone(),
             },
             changes::ChangesApi {
+                state: state.clone(),
+            },
+            webhooks::WebhooksApi {
                 state: state.clone(),
             },
         ),

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     error::ApiError,
-    model::{AttendeeStatus, EventCreate, EventStatus, Role, UserCreate},
+    model::{AttendeeStatus, EventCreate, EventStatus, Role, UserCreate, WebhookCreate},
 };
 
 /// A JSON body of type `T`: parsed from requests, written in responses as plain
@@ -308,6 +308,27 @@ impl PatchTarget for EventPatch {
                 value: EventStatus::schema_ref(),
                 removable: false,
             },
+        ]
+    }
+}
+
+/// A webhook's writable members.
+pub struct WebhookPatch;
+
+impl PatchTarget for WebhookPatch {
+    const OPERATION: &'static str = "WebhookPatchOperation";
+
+    fn members(registry: &mut Registry) -> Vec<PatchMember> {
+        let field = |registry: &mut Registry, path: &'static str, removable| PatchMember {
+            path,
+            value: property_of::<WebhookCreate>(registry, &path[1..]),
+            removable,
+        };
+        vec![
+            field(registry, "/url", false),
+            field(registry, "/types", false),
+            field(registry, "/active", false),
+            field(registry, "/description", true),
         ]
     }
 }

@@ -13,6 +13,7 @@ pub mod throttle;
 pub mod totals;
 pub mod users;
 pub mod waitlist;
+pub mod webhooks;
 
 use sea_orm::{
     DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,

@@ -5,6 +5,7 @@ pub mod fanout;
 pub mod followers;
 pub mod listener;
 pub mod retention;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -28,6 +29,12 @@ impl Workers {
             )),
             tokio::spawn(retention::run_idempotency_keys(
                 state.idempotency.clone(),
+                state.changes.hub().shutdown_signal(),
+            )),
+            tokio::spawn(webhooks::run(
+                state.webhooks.clone(),
+                state.config.webhook_concurrency as usize,
+                std::time::Duration::from_millis(state.config.webhook_poll_ms),
                 state.changes.hub().shutdown_signal(),
             )),
         ];
