@@ -195,6 +195,62 @@ struct IdRow {
     id: Uuid,
 }
 
+/// The ids of up to `limit` due deliveries (see [`claim_due`]), locked when `lock` (and on
+/// PostgreSQL, skipping rows another transaction holds).
+async fn due_ids(
+    db: &impl ConnectionTrait,
+    now: Timestamp,
+    limit: u64,
+    lock: bool,
+) -> Result<Vec<Uuid>> {
+    let backend = db.get_database_backend();
+    let lock = match backend {
+        DbBackend::Postgres if lock => "FOR UPDATE OF d SKIP LOCKED",
+        _ => "",
+    };
+    let sql = format!(
+        "SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.active = $2 \
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.webhook_id = d.webhook_id \
+         AND e.event_id = d.event_id AND e.status = 'pending' AND e.seq < d.seq) \
+         ORDER BY d.next_attempt_at, d.change_id LIMIT $3 {lock}"
+    );
+    Ok(IdRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [now.into(), true.into(), (limit as i64).into()],
+    ))
+    .all(db)
+    .await?
+    .into_iter()
+    .map(|r| r.id)
+    .collect())
+}
+
+/// Whether any delivery is due at `now`: a read that takes no lock, so that an idle
+/// dispatcher never begins a write.
+pub async fn any_due(db: &impl ConnectionTrait, now: Timestamp) -> Result<bool> {
+    Ok(!due_ids(db, now, 1, false).await?.is_empty())
+}
+
+/// The dispatcher's position, read without a lock.
+pub async fn cursor(db: &impl ConnectionTrait) -> Result<Position> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT txid, last_id FROM webhook_cursor WHERE id = 1",
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => Position {
+            txid: row.try_get("", "txid")?,
+            id: row.try_get("", "last_id")?,
+        },
+        None => Position::default(),
+    })
+}
+
 /// Claims up to `limit` due deliveries of active webhooks: pending, due by `now`, and with
 /// no earlier pending delivery of the same webhook and event (so each (webhook, event) goes
 /// in `seq` order). Claiming counts the attempt and moves the delivery to `lease_until`: if
@@ -206,28 +262,7 @@ pub async fn claim_due(
     lease_until: Timestamp,
     limit: u64,
 ) -> Result<Vec<webhook_delivery::Model>> {
-    let backend = db.get_database_backend();
-    let lock = match backend {
-        DbBackend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
-        _ => "",
-    };
-    let sql = format!(
-        "SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND w.active = $2 \
-         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.webhook_id = d.webhook_id \
-         AND e.event_id = d.event_id AND e.status = 'pending' AND e.seq < d.seq) \
-         ORDER BY d.next_attempt_at, d.change_id LIMIT $3 {lock}"
-    );
-    let ids: Vec<Uuid> = IdRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [now.into(), true.into(), (limit as i64).into()],
-    ))
-    .all(db)
-    .await?
-    .into_iter()
-    .map(|r| r.id)
-    .collect();
+    let ids = due_ids(db, now, limit, true).await?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -261,11 +296,15 @@ pub struct Outcome {
     pub error: Option<String>,
     /// When to try again (pending only).
     pub next_attempt_at: Option<Timestamp>,
+    /// The delivery's `attempts` when this attempt claimed it: if another claim came since
+    /// (the lease ran out), that one's outcome counts and this one is dropped.
+    pub attempt: i32,
 }
 
-/// Records an attempt's outcome.
-pub async fn record_outcome(db: &impl ConnectionTrait, id: Uuid, outcome: Outcome) -> Result<()> {
-    Deliveries::update_many()
+/// Records an attempt's outcome, unless a later claim of the delivery superseded it;
+/// whether it did.
+pub async fn record_outcome(db: &impl ConnectionTrait, id: Uuid, outcome: Outcome) -> Result<bool> {
+    let result = Deliveries::update_many()
         .col_expr(webhook_delivery::Column::Status, outcome.status.into())
         .col_expr(
             webhook_delivery::Column::LastStatusCode,
@@ -277,9 +316,14 @@ pub async fn record_outcome(db: &impl ConnectionTrait, id: Uuid, outcome: Outcom
             outcome.next_attempt_at.into(),
         )
         .filter(webhook_delivery::Column::Id.eq(id))
+        .filter(webhook_delivery::Column::Attempts.eq(outcome.attempt))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(result_rows(result))
+}
+
+fn result_rows(result: sea_orm::UpdateResult) -> bool {
+    result.rows_affected > 0
 }
 
 /// A webhook's attempt succeeded: it is no longer failing.

@@ -637,6 +637,14 @@ impl WebhookService {
     /// Turns the changes committed since the last call into deliveries for the active
     /// webhooks they match, and moves the cursor past them. Returns how many changes it read.
     pub async fn dispatch(&self) -> Result<usize> {
+        // Most calls find nothing new: find that out without beginning a write.
+        let from = repository::webhooks::cursor(&self.db).await?;
+        if repository::changes::global_after(&self.db, from, 1)
+            .await?
+            .is_empty()
+        {
+            return Ok(0);
+        }
         let mut read = 0;
         loop {
             let txn = begin_background_write(&self.db).await?;
@@ -736,6 +744,9 @@ impl WebhookService {
     pub async fn claim(&self, now: UtcDateTime, limit: usize) -> Result<Vec<Claimed>> {
         let lease = chrono::Duration::from_std(self.timeout + Duration::from_secs(30))
             .unwrap_or(chrono::Duration::minutes(1));
+        if !repository::webhooks::any_due(&self.db, now).await? {
+            return Ok(Vec::new());
+        }
         let txn = begin_background_write(&self.db).await?;
         let result = async {
             let claimed =
@@ -763,6 +774,7 @@ impl WebhookService {
                 status_code: None,
                 error: Some("the webhook's owner may no longer manage this event".into()),
                 next_attempt_at: None,
+                attempt: delivery.attempts,
             };
             repository::webhooks::record_outcome(&self.db, delivery.id, outcome).await?;
             return Ok(());
@@ -777,9 +789,11 @@ impl WebhookService {
                         status_code: Some(code),
                         error: None,
                         next_attempt_at: None,
+                        attempt: delivery.attempts,
                     };
-                    repository::webhooks::record_outcome(&txn, delivery.id, outcome).await?;
-                    repository::webhooks::mark_succeeding(&txn, hook.id).await?;
+                    if repository::webhooks::record_outcome(&txn, delivery.id, outcome).await? {
+                        repository::webhooks::mark_succeeding(&txn, hook.id).await?;
+                    }
                 }
                 Err((code, error)) => {
                     let give_up = now >= delivery.give_up_at;
@@ -791,8 +805,11 @@ impl WebhookService {
                             now + chrono::Duration::from_std(backoff(delivery.attempts))
                                 .unwrap_or(chrono::Duration::hours(1))
                         }),
+                        attempt: delivery.attempts,
                     };
-                    repository::webhooks::record_outcome(&txn, delivery.id, outcome).await?;
+                    if !repository::webhooks::record_outcome(&txn, delivery.id, outcome).await? {
+                        return Ok(());
+                    }
                     repository::webhooks::mark_failing(&txn, hook.id, now).await?;
                     let cutoff = now - chrono::Duration::hours(DEACTIVATE_AFTER_HOURS);
                     let reason = format!(

@@ -240,6 +240,8 @@ pub fn test_config(database_url: String) -> Config {
     config.cors_allowed_origins = vec!["https://app.example.com".to_owned()];
     // Small enough for a test to reach the limit.
     config.max_streams = 4;
+    // Deliveries follow changes quickly, so webhook tests wait little.
+    config.webhook_poll_ms = 100;
     config
 }
 

@@ -22,3 +22,4 @@ mod permissions;
 mod reliability;
 mod sessions;
 mod users;
+mod webhooks;
