@@ -16,7 +16,15 @@
 use serde_json::{Map, Value, json};
 
 /// Order of the tags section: as a reader meets the API.
-const TAG_ORDER: [&str; 6] = ["Auth", "Users", "Events", "Attendees", "Changes", "Health"];
+const TAG_ORDER: [&str; 7] = [
+    "Auth",
+    "Users",
+    "Events",
+    "Attendees",
+    "Changes",
+    "Webhooks",
+    "Health",
+];
 
 /// Response header names as they are written on the wire.
 const HEADER_NAMES: [&str; 9] = [
@@ -96,6 +104,12 @@ fn request_example(operation_id: &str) -> Option<Value> {
         "patchUser" => json!([{"op": "replace", "path": "/full_name", "value": "Ada King"}]),
         "patchEvent" => json!([{"op": "replace", "path": "/title", "value": "Rust meetup"}]),
         "patchAttendee" => json!([{"op": "replace", "path": "/status", "value": "checked_in"}]),
+        "createWebhook" => json!({
+            "url": "https://crm.example.com/hooks/event-manager",
+            "types": ["attendee.registered", "attendee.cancelled"],
+            "description": "CRM sync"
+        }),
+        "patchWebhook" => json!([{"op": "replace", "path": "/active", "value": false}]),
         _ => return None,
     })
 }

@@ -208,20 +208,48 @@ const ERROR_STATUSES: &[(&str, &[&str])] = &[
         ],
     ),
     ("listMyRegistrations", &["400", "401", "500", "503"]),
+    (
+        "createWebhook",
+        &[
+            "400", "401", "403", "404", "409", "413", "415", "422", "500", "503",
+        ],
+    ),
+    ("listWebhooks", &["400", "401", "500", "503"]),
+    ("getWebhook", &["401", "404", "500", "503"]),
+    (
+        "patchWebhook",
+        &[
+            "400", "401", "404", "409", "412", "413", "415", "422", "500", "503",
+        ],
+    ),
+    (
+        "deleteWebhook",
+        &["400", "401", "404", "409", "412", "422", "500", "503"],
+    ),
+    (
+        "listWebhookDeliveries",
+        &["400", "401", "404", "500", "503"],
+    ),
+    (
+        "redeliverWebhookDelivery",
+        &["400", "401", "404", "409", "422", "500", "503"],
+    ),
     ("live", &["413"]),
     ("ready", &["413"]),
     ("health", &["413"]),
 ];
 
 /// The single-resource reads, which honour `If-None-Match`.
-const SINGLE_READS: [&str; 4] = ["getMe", "getUser", "getEvent", "getAttendee"];
+const SINGLE_READS: [&str; 5] = ["getMe", "getUser", "getEvent", "getAttendee", "getWebhook"];
 
 /// The lists, which share one paging definition.
-const LISTS: [&str; 4] = [
+const LISTS: [&str; 6] = [
     "listUsers",
     "listEvents",
     "listAttendees",
     "listMyRegistrations",
+    "listWebhooks",
+    "listWebhookDeliveries",
 ];
 
 backend_tests! {
@@ -749,7 +777,7 @@ backend_tests! {
             .collect();
         assert_eq!(
             tags,
-            ["Auth", "Users", "Events", "Attendees", "Changes", "Health"]
+            ["Auth", "Users", "Events", "Attendees", "Changes", "Webhooks", "Health"]
         );
     }
 

@@ -1,4 +1,4 @@
-//! Who may do what: every Events, Attendees and change feed endpoint (but the never-ending
+//! Who may do what: every Events, Attendees, change feed and Webhooks endpoint (but the never-ending
 //! stream, tested in `changes.rs`) against every kind of caller, as one table. Each cell runs
 //! on a fresh scenario, and a refused call must leave it untouched. Writes carry an
 //! `Idempotency-Key`: a refusal stores no answer for it either.
@@ -17,7 +17,8 @@ const CALLERS: [&str; 5] = ["anonymous", "stranger", "attendee", "organizer", "a
 /// One endpoint and the status each kind of caller gets.
 ///
 /// Placeholders: `{P}` a published event of the organizer, `{D}` their draft, `{R}` the
-/// attendee's registration for `{P}`, `{G}` a user registered nowhere.
+/// attendee's registration for `{P}`, `{G}` a user registered nowhere, `{W}` the organizer's
+/// webhook on `{P}` and `{V}` one of its deliveries.
 struct Row {
     method: &'static str,
     path: &'static str,
@@ -47,6 +48,13 @@ const CANCEL: &str = r#"[{"op": "replace", "path": "/status", "value": "cancelle
 const CHECK_IN: &str = r#"[{"op": "replace", "path": "/status", "value": "checked_in"}]"#;
 const SELF: &str = "{}";
 const GUEST: &str = r#"{"user_id": "{G}"}"#;
+// Created inactive, so that the cells after them do not feed them deliveries.
+const NEW_HOOK: &str = r#"{"url": "https://hooks.example.invalid/in", "active": false}"#;
+const HOOK_ON_P: &str =
+    r#"{"url": "https://hooks.example.invalid/in", "event_id": "{P}", "active": false}"#;
+const HOOK_ON_D: &str =
+    r#"{"url": "https://hooks.example.invalid/in", "event_id": "{D}", "active": false}"#;
+const DESCRIBE: &str = r#"[{"op": "replace", "path": "/description", "value": "CRM"}]"#;
 
 #[rustfmt::skip]
 const TABLE: &[Row] = &[
@@ -74,6 +82,15 @@ const TABLE: &[Row] = &[
     row("GET",    "/api/v1/events/{P}/changes",         "",        [200, 200, 200, 200, 200]),
     row("GET",    "/api/v1/events/{D}/changes",         "",        [404, 404, 404, 200, 200]),
     row("GET",    "/api/v1/changes",                    "",        [401, 403, 403, 403, 200]),
+    row("POST",   "/api/v1/webhooks",                   NEW_HOOK,  [401, 201, 201, 201, 201]),
+    row("POST",   "/api/v1/webhooks",                   HOOK_ON_P, [401, 403, 403, 201, 201]),
+    row("POST",   "/api/v1/webhooks",                   HOOK_ON_D, [401, 404, 404, 201, 201]),
+    row("GET",    "/api/v1/webhooks",                   "",        [401, 200, 200, 200, 200]),
+    row("GET",    "/api/v1/webhooks/{W}",               "",        [401, 404, 404, 200, 200]),
+    row("PATCH",  "/api/v1/webhooks/{W}",               DESCRIBE,  [401, 404, 404, 200, 200]),
+    row("DELETE", "/api/v1/webhooks/{W}",               "",        [401, 404, 404, 204, 204]),
+    row("GET",    "/api/v1/webhooks/{W}/deliveries",    "",        [401, 404, 404, 200, 200]),
+    row("POST",   "/api/v1/webhooks/{W}/deliveries/{V}/redeliver", "", [401, 404, 404, 202, 202]),
 ];
 
 /// The people of the scenario; events are made afresh for every cell.
@@ -102,9 +119,13 @@ struct Scene {
     published: String,
     draft: String,
     record: String,
+    /// The organizer's webhook on the published event (empty unless the row needs it).
+    webhook: String,
+    /// A delivery of it.
+    delivery: String,
 }
 
-async fn scene(app: &TestApp, cast: &Cast, n: usize) -> Scene {
+async fn scene(app: &TestApp, cast: &Cast, n: usize, with_webhook: bool) -> Scene {
     let published = app
         .published_event(
             &cast.organizer.token,
@@ -120,10 +141,53 @@ async fn scene(app: &TestApp, cast: &Cast, n: usize) -> Scene {
     draft.expect(201);
     let record = app.register(&cast.attendee.token, &published).await;
     record.expect(201);
+    let (webhook, delivery) = if with_webhook {
+        webhook_with_a_delivery(app, cast, &published).await
+    } else {
+        Default::default()
+    };
     Scene {
         published,
         draft: draft.body["id"].as_str().expect("id").to_owned(),
         record: record.body["id"].as_str().expect("id").to_owned(),
+        webhook,
+        delivery,
+    }
+}
+
+/// The organizer's webhook on `event`, and the delivery of a rename made after it.
+async fn webhook_with_a_delivery(app: &TestApp, cast: &Cast, event: &str) -> (String, String) {
+    let token = Some(cast.organizer.token.as_str());
+    let hook = app
+        .post(
+            "/api/v1/webhooks",
+            token,
+            serde_json::json!({"url": "https://hooks.example.invalid/in", "event_id": event, "types": ["event.updated"]}),
+        )
+        .await;
+    hook.expect(201);
+    let hook = hook.body["id"].as_str().expect("id").to_owned();
+    app.patch(
+        &format!("/api/v1/events/{event}"),
+        token,
+        serde_json::json!([{"op": "replace", "path": "/description", "value": "Now with webhooks"}]),
+        None,
+    )
+    .await
+    .expect(200);
+    let start = std::time::Instant::now();
+    loop {
+        let log = app
+            .get(&format!("/api/v1/webhooks/{hook}/deliveries"), token)
+            .await;
+        if let Some(id) = log.body["items"][0]["id"].as_str() {
+            return (hook, id.to_owned());
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no delivery made"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
@@ -142,6 +206,9 @@ struct Snapshot {
     changes: i64,
     /// Stored answers of keyed writes: a refused write stores none.
     idempotency_keys: i64,
+    /// Webhooks and their versions (not their deliveries, whose attempts run meanwhile).
+    webhooks: i64,
+    webhook_versions: i64,
 }
 
 async fn snapshot(app: &TestApp, cast: &Cast, s: &Scene, n: usize) -> Snapshot {
@@ -174,6 +241,10 @@ async fn snapshot(app: &TestApp, cast: &Cast, s: &Scene, n: usize) -> Snapshot {
         idempotency_keys: app
             .scalar_i64("SELECT COUNT(*) FROM idempotency_keys")
             .await,
+        webhooks: app.scalar_i64("SELECT COUNT(*) FROM webhooks").await,
+        webhook_versions: app
+            .scalar_i64("SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM webhooks")
+            .await,
     }
 }
 
@@ -191,12 +262,14 @@ backend_tests! {
         for row in TABLE {
             for (caller, &expected) in row.expect.iter().enumerate() {
                 n += 1;
-                let s = scene(&app, &cast, n).await;
+                let s = scene(&app, &cast, n, row.path.contains("{W}")).await;
                 let fill = |text: &str| {
                     text.replace("{P}", &s.published)
                         .replace("{D}", &s.draft)
                         .replace("{R}", &s.record)
                         .replace("{G}", &cast.guest.id)
+                        .replace("{W}", &s.webhook)
+                        .replace("{V}", &s.delivery)
                 };
                 let path = fill(row.path);
                 let label = format!("{} {} {} as {}", row.method, row.path, row.body, CALLERS[caller]);
