@@ -1,4 +1,5 @@
-//! The real binary: start-up, graceful shutdown on SIGTERM and SIGINT.
+//! The real binary: start-up, graceful shutdown on SIGTERM and SIGINT, and webhook
+//! deliveries surviving SIGKILL.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -407,4 +408,210 @@ async fn sigterm_with_open_streams_ends_them_and_exits_0_well_within_the_timeout
         took < Duration::from_secs(5),
         "shutdown with streams open took {took:?}, not bounded by the streams"
     );
+}
+
+/// A webhook receiver for the crash test: it hangs on the first request (so that one is sent
+/// and never recorded), then refuses with 503 until `healthy`, then acknowledges, recording
+/// the `seq` of each change it acknowledged.
+#[derive(Clone, Default)]
+struct CrashReceiver {
+    state: std::sync::Arc<std::sync::Mutex<(usize, bool, Vec<i64>)>>,
+}
+
+impl CrashReceiver {
+    async fn start(&self) -> String {
+        use poem::listener::{Acceptor, Listener};
+        let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .expect("binding a receiver");
+        let addr = *acceptor.local_addr()[0]
+            .as_socket_addr()
+            .expect("a socket address");
+        let state = self.state.clone();
+        let endpoint = poem::endpoint::make(move |mut req: poem::Request| {
+            let state = state.clone();
+            async move {
+                let body = req.take_body().into_vec().await.unwrap_or_default();
+                let seq = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["seq"].as_i64());
+                let (first, healthy) = {
+                    let mut s = state.lock().expect("state");
+                    s.0 += 1;
+                    (s.0 == 1, s.1)
+                };
+                if first {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                if !healthy {
+                    return poem::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                if let Some(seq) = seq {
+                    state.lock().expect("state").2.push(seq);
+                }
+                poem::http::StatusCode::OK
+            }
+        });
+        tokio::spawn(async move {
+            let _ = poem::Server::new_with_acceptor(acceptor)
+                .run(endpoint)
+                .await;
+        });
+        format!("http://{addr}/hook")
+    }
+
+    fn requests(&self) -> usize {
+        self.state.lock().expect("state").0
+    }
+
+    fn heal(&self) {
+        self.state.lock().expect("state").1 = true;
+    }
+
+    fn acknowledged(&self) -> Vec<i64> {
+        self.state.lock().expect("state").2.clone()
+    }
+}
+
+fn spawn_on(db: &std::path::Path, port: u16) -> Child {
+    Command::new(BIN)
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", db.display()),
+        )
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("JWT_SECRET", "lifecycle-test-secret-0123456789abcdef-01")
+        .env("ARGON2_MEMORY_KIB", "256")
+        .env("ARGON2_ITERATIONS", "1")
+        .env("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+        .env("WEBHOOK_TIMEOUT_MS", "300")
+        .env("WEBHOOK_POLL_MS", "50")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning the binary")
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !client
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "the server never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_webhook_deliveries_pending_loses_none_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("em.db");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let receiver = CrashReceiver::default();
+    let url = receiver.start().await;
+
+    let mut server = spawn_on(&db, port);
+    wait_ready(&client, &base).await;
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut rb = client.post(format!("{base}{path}")).json(&body);
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb.send()
+    };
+    let mut tokens = Vec::new();
+    for n in 0..6 {
+        let email = format!("crash{n}@example.com");
+        let created = post(
+            "/api/v1/users",
+            None,
+            json!({"email": email, "password": "correct horse battery", "full_name": "Crash"}),
+        )
+        .await
+        .expect("sign-up");
+        assert_eq!(created.status(), 201);
+        let login: Value = post(
+            "/api/v1/auth/token",
+            None,
+            json!({"email": email, "password": "correct horse battery"}),
+        )
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+        tokens.push(login["access_token"].as_str().expect("token").to_owned());
+    }
+    let organizer = tokens[0].clone();
+    let hook = post("/api/v1/webhooks", Some(&organizer), json!({"url": url}))
+        .await
+        .expect("webhook");
+    assert_eq!(hook.status(), 201);
+    let event: Value = post(
+        "/api/v1/events",
+        Some(&organizer),
+        json!({"title": "Crash", "starts_at": "2030-03-01T18:00:00Z",
+               "ends_at": "2030-03-01T21:00:00Z", "status": "published"}),
+    )
+    .await
+    .expect("event")
+    .json()
+    .await
+    .expect("event body");
+    let event_id = event["id"].as_str().expect("id").to_owned();
+    for token in &tokens[1..] {
+        let r = post(
+            &format!("/api/v1/events/{event_id}/attendees"),
+            Some(token),
+            json!({}),
+        )
+        .await
+        .expect("registration");
+        assert_eq!(r.status(), 201);
+    }
+
+    // The first delivery is sent and hangs (its outcome is never recorded); kill the server
+    // with every delivery pending.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while receiver.requests() == 0 {
+        assert!(Instant::now() < deadline, "no delivery was attempted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(&server, "KILL");
+    let _ = server.wait();
+    assert!(receiver.acknowledged().is_empty());
+
+    receiver.heal();
+    let mut server = spawn_on(&db, port);
+    wait_ready(&client, &base).await;
+    let expected: Vec<i64> = (1..=6).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut got = receiver.acknowledged();
+        got.sort_unstable();
+        got.dedup();
+        if got == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after the restart only these changes were delivered: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        receiver.acknowledged(),
+        expected,
+        "delivered once each after the restart, in seq order"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
 }

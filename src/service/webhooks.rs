@@ -73,6 +73,9 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// A webhook whose attempts all failed for this long is deactivated.
 const DEACTIVATE_AFTER_HOURS: i64 = 24;
+/// How long past the receiver timeout a claim lasts: time to record the outcome. A process
+/// that dies holding a claim delays its deliveries by this much plus the timeout.
+const CLAIM_MARGIN: Duration = Duration::from_secs(10);
 /// Time a name lookup may take when a target is checked on create or patch.
 const CHECK_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -687,22 +690,22 @@ impl WebhookService {
                 if candidates.is_empty() {
                     continue;
                 }
-                if !event_rows.contains_key(&row.event_id) {
-                    let found = repository::events::find_by_id(txn, row.event_id).await?;
-                    event_rows.insert(row.event_id, found);
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    event_rows.entry(row.event_id)
+                {
+                    slot.insert(repository::events::find_by_id(txn, row.event_id).await?);
                 }
                 let event = event_rows[&row.event_id].as_ref();
                 let mut payload = None;
                 for hook in candidates {
-                    if !owners.contains_key(&hook.owner_id) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        owners.entry(hook.owner_id)
+                    {
                         let found = repository::users::find_by_id(txn, hook.owner_id).await?;
-                        owners.insert(
-                            hook.owner_id,
-                            found.map(|u: user::Model| Caller {
-                                id: u.id,
-                                role: u.role,
-                            }),
-                        );
+                        slot.insert(found.map(|u: user::Model| Caller {
+                            id: u.id,
+                            role: u.role,
+                        }));
                     }
                     let Some(owner) = owners[&hook.owner_id].as_ref() else {
                         continue;
@@ -742,7 +745,7 @@ impl WebhookService {
 
     /// Claims up to `limit` deliveries due at `now` for this process to attempt.
     pub async fn claim(&self, now: UtcDateTime, limit: usize) -> Result<Vec<Claimed>> {
-        let lease = chrono::Duration::from_std(self.timeout + Duration::from_secs(30))
+        let lease = chrono::Duration::from_std(self.timeout + CLAIM_MARGIN)
             .unwrap_or(chrono::Duration::minutes(1));
         if !repository::webhooks::any_due(&self.db, now).await? {
             return Ok(Vec::new());
