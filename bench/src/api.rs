@@ -146,3 +146,49 @@ pub async fn register(
     .context("registering")?;
     Ok(created["status"].as_str().unwrap_or_default().to_owned())
 }
+
+/// Creates a webhook posting `event`'s changes to `url`; returns its id.
+pub async fn create_webhook(
+    client: &Client,
+    base: &str,
+    bearer: &str,
+    url: &str,
+    event: &str,
+) -> anyhow::Result<String> {
+    let created = call(
+        json_post(
+            client,
+            format!("{base}/api/v1/webhooks"),
+            &json!({"url": url, "event_id": event}),
+        )
+        .header("authorization", bearer),
+        201,
+    )
+    .await
+    .context("creating a webhook")?;
+    Ok(created["id"]
+        .as_str()
+        .context("webhook without id")?
+        .to_owned())
+}
+
+/// Deletes a webhook (and its deliveries).
+pub async fn delete_webhook(
+    client: &Client,
+    base: &str,
+    bearer: &str,
+    id: &str,
+) -> anyhow::Result<()> {
+    let resp = client
+        .delete(format!("{base}/api/v1/webhooks/{id}"))
+        .header("authorization", bearer)
+        .send()
+        .await
+        .context("deleting a webhook")?;
+    anyhow::ensure!(
+        resp.status() == 204,
+        "deleting a webhook: {}",
+        resp.status()
+    );
+    Ok(())
+}

@@ -8,6 +8,7 @@
 mod api;
 mod load;
 mod pg;
+mod receiver;
 mod report;
 mod server;
 mod streams;

@@ -129,6 +129,24 @@ pub struct Fanout {
     pub delay: Latency,
 }
 
+/// Webhook deliveries to a receiver that answers at once.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deliveries {
+    /// Backend name.
+    pub backend: String,
+    /// Deliveries acknowledged.
+    pub deliveries: u64,
+    /// From the burst's first request to the last acknowledgement.
+    pub seconds: f64,
+}
+
+impl Deliveries {
+    /// Deliveries per second.
+    pub fn per_second(&self) -> f64 {
+        self.deliveries as f64 / self.seconds.max(f64::EPSILON)
+    }
+}
+
 /// Median of a few numbers.
 pub fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
@@ -152,6 +170,8 @@ pub struct Report {
     pub process: Vec<Process>,
     /// Fan-out to live streams.
     pub fanout: Vec<Fanout>,
+    /// Webhook delivery throughput.
+    pub deliveries: Vec<Deliveries>,
     /// Whether each pgbench script matched the captured SQL.
     pub sql_checks: Vec<(String, Vec<String>)>,
 }
@@ -393,9 +413,43 @@ impl Report {
         }
         for backend in [Backend::Postgres, Backend::Sqlite] {
             let plain = self.row("registration burst", backend);
+            let hooked = self.row(crate::suite::HOOKED_BURST, backend);
+            if let (Some(plain), Some(hooked)) = (plain, hooked) {
+                let rps = hooked.rps / plain.rps;
+                let p99 = hooked.latency.p99_ms / plain.latency.p99_ms;
+                line(
+                    &format!(
+                        "burst with 10 webhooks to a receiver sleeping 30 s: req/s and p99 within 5 % of the burst without ({})",
+                        backend.name()
+                    ),
+                    format!(
+                        "{:.0} req/s vs {:.0} ({:.0} %); p99 {:.2} ms vs {:.2} ms ({:.0} %)",
+                        hooked.rps,
+                        plain.rps,
+                        rps * 100.0,
+                        hooked.latency.p99_ms,
+                        plain.latency.p99_ms,
+                        p99 * 100.0
+                    ),
+                    Some(rps >= 0.95 && p99 <= 1.05),
+                );
+            }
+        }
+        for backend in [Backend::Postgres, Backend::Sqlite] {
+            let plain = self.row("registration burst", backend);
             let streamed = self.rows.iter().find(|r| {
                 r.backend == backend && r.scenario.starts_with(crate::suite::STREAMED_BURST)
             });
+            if let Some(d) = self.deliveries.iter().find(|d| d.backend == backend.name()) {
+                let _ = writeln!(
+                    s,
+                    "| webhook delivery throughput to a fast receiver ({}) | {} deliveries in {:.2} s = {:.0}/s (from the burst's start) | reported |",
+                    backend.name(),
+                    d.deliveries,
+                    d.seconds,
+                    d.per_second()
+                );
+            }
             let fanout = self.fanout.iter().find(|f| f.backend == backend.name());
             if let (Some(plain), Some(streamed), Some(f)) = (plain, streamed, fanout) {
                 // Reported, no target: the fan-out's cost and delay.

@@ -62,6 +62,8 @@ impl Server {
             .env("DATABASE_URL", database_url)
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("JWT_SECRET", JWT_SECRET)
+            // The webhook scenarios' receivers listen on loopback.
+            .env("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
             .arg("serve")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

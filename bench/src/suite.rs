@@ -38,6 +38,10 @@ const PG_FRESH_DB: &str = "em_bench_fresh";
 pub const STREAMED_BURST: &str = "registration burst, streams open";
 /// Scenario name of the burst whose every request carries a fresh `Idempotency-Key`.
 pub const KEYED_BURST: &str = "registration burst, Idempotency-Key";
+/// Scenario name of the burst with webhooks on its event whose receiver hangs.
+pub const HOOKED_BURST: &str = "registration burst, 10 webhooks to a receiver sleeping 30 s";
+/// Webhooks of a hooked burst.
+const BURST_WEBHOOKS: usize = 10;
 /// Streams of a streamed burst that also measure delivery delays.
 const STREAM_SAMPLE: usize = 50;
 /// An `event.created` change's data as the server writes it.
@@ -523,16 +527,31 @@ impl Suite {
         round: usize,
         streams: usize,
         keyed: bool,
-    ) -> anyhow::Result<(Outcome, CpuSnapshot, Option<hdrhistogram::Histogram<u64>>)> {
+        hooks: Option<(&str, usize)>,
+    ) -> anyhow::Result<(
+        Outcome,
+        CpuSnapshot,
+        Option<hdrhistogram::Histogram<u64>>,
+        Vec<String>,
+    )> {
         let p = self.profile.clone();
         let organizer = ctx.users[0].bearer.clone();
-        let title = match (streams > 0, keyed) {
-            (true, _) => "Burst event streamed",
-            (false, true) => "Burst event keyed",
-            (false, false) => "Burst event",
+        let title = match (streams > 0, keyed, hooks.is_some()) {
+            (true, _, _) => "Burst event streamed",
+            (false, true, _) => "Burst event keyed",
+            (false, false, true) => "Burst event hooked",
+            (false, false, false) => "Burst event",
         };
         let body = api::event_body(title, round, Some(p.burst_capacity), true);
         let event = api::create_event(&ctx.client, &ctx.base, &organizer, &body).await?;
+        let mut webhooks = Vec::new();
+        if let Some((url, n)) = hooks {
+            for _ in 0..n {
+                webhooks.push(
+                    api::create_webhook(&ctx.client, &ctx.base, &organizer, url, &event).await?,
+                );
+            }
+        }
         let open = if streams > 0 {
             let client = streams::client()?;
             Some(
@@ -611,7 +630,7 @@ impl Suite {
             }
             None => None,
         };
-        Ok((o, cpu, delays))
+        Ok((o, cpu, delays, webhooks))
     }
 
     /// Registration bursts, each an HTTP burst, the same burst with a fresh
@@ -629,13 +648,13 @@ impl Suite {
         let (mut http_cpu, mut db_cpu) = (CpuSnapshot::default(), CpuSnapshot::default());
         let (mut keyed, mut keyed_cpu) = (None::<Outcome>, CpuSnapshot::default());
         for round in 0..p.burst_rounds {
-            let (o, cpu, _) = self.http_burst(ctx, round, 0, false).await?;
+            let (o, cpu, _, _) = self.http_burst(ctx, round, 0, false, None).await?;
             http_cpu = http_cpu + cpu;
             match &mut http {
                 Some(h) => h.merge(o),
                 None => http = Some(o),
             }
-            let (o, cpu, _) = self.http_burst(ctx, round, 0, true).await?;
+            let (o, cpu, _, _) = self.http_burst(ctx, round, 0, true, None).await?;
             keyed_cpu = keyed_cpu + cpu;
             match &mut keyed {
                 Some(k) => k.merge(o),
@@ -702,13 +721,17 @@ impl Suite {
             None,
             CpuSnapshot::default(),
         );
+        self.hooked_burst(ctx).await?;
+        self.delivery_throughput(ctx).await?;
         if p.burst_streams == 0 {
             return Ok(());
         }
         let (mut http, mut cpu, mut delays) =
             (None::<Outcome>, CpuSnapshot::default(), load::histogram());
         for round in 0..p.burst_rounds {
-            let (o, c, d) = self.http_burst(ctx, round, p.burst_streams, false).await?;
+            let (o, c, d, _) = self
+                .http_burst(ctx, round, p.burst_streams, false, None)
+                .await?;
             cpu = cpu + c;
             if let Some(d) = d {
                 delays.add(&d).context("merging delay histograms")?;
@@ -740,6 +763,89 @@ impl Suite {
             fanout.streams, fanout.delay.p50_ms, fanout.delay.p99_ms, fanout.deliveries
         );
         self.report.fanout.push(fanout);
+        Ok(())
+    }
+
+    /// The registration burst with [`BURST_WEBHOOKS`] webhooks on its event, posting to a
+    /// receiver that takes 30 s per request: deliveries run outside the requests, so the burst
+    /// should not notice them.
+    async fn hooked_burst(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
+        let slow = crate::receiver::Receiver::start(Duration::from_secs(30)).await?;
+        let organizer = ctx.users[0].bearer.clone();
+        let (mut http, mut cpu) = (None::<Outcome>, CpuSnapshot::default());
+        for round in 0..self.profile.burst_rounds {
+            let (o, c, _, hooks) = self
+                .http_burst(ctx, round, 0, false, Some((&slow.url, BURST_WEBHOOKS)))
+                .await?;
+            cpu = cpu + c;
+            match &mut http {
+                Some(h) => h.merge(o),
+                None => http = Some(o),
+            }
+            // Their pending deliveries would otherwise hang on into the next scenarios.
+            for hook in hooks {
+                api::delete_webhook(&ctx.client, &ctx.base, &organizer, &hook).await?;
+            }
+        }
+        eprintln!(
+            "  slow receiver got {} deliveries during the hooked bursts",
+            slow.received()
+        );
+        slow.stop();
+        self.record(
+            ctx,
+            HOOKED_BURST,
+            self.conc(),
+            http.context("no hooked burst round ran")?,
+            cpu,
+            None,
+            CpuSnapshot::default(),
+        );
+        Ok(())
+    }
+
+    /// Delivery throughput: one webhook on a burst's event posting to a receiver that answers
+    /// at once; from the burst's start until every registration was delivered.
+    async fn delivery_throughput(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
+        let fast = crate::receiver::Receiver::start(Duration::ZERO).await?;
+        let organizer = ctx.users[0].bearer.clone();
+        let started = std::time::Instant::now();
+        let (o, _, _, hooks) = self
+            .http_burst(
+                ctx,
+                self.profile.burst_rounds,
+                0,
+                false,
+                Some((&fast.url, 1)),
+            )
+            .await?;
+        let expected = o.requests - o.errors;
+        let deadline = started + Duration::from_secs(120);
+        while fast.received() < expected && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let delivered = fast.received();
+        if delivered < expected {
+            self.failures.push(format!(
+                "{}: {delivered} of {expected} webhook deliveries arrived within 120 s",
+                ctx.backend.name()
+            ));
+        }
+        for hook in hooks {
+            api::delete_webhook(&ctx.client, &ctx.base, &organizer, &hook).await?;
+        }
+        fast.stop();
+        let throughput = crate::report::Deliveries {
+            backend: ctx.backend.name().to_owned(),
+            deliveries: delivered,
+            seconds,
+        };
+        eprintln!(
+            "  webhook deliveries to a fast receiver: {delivered} in {seconds:.2} s = {:.0}/s",
+            throughput.per_second()
+        );
+        self.report.deliveries.push(throughput);
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::{service::webhooks::WebhookService, time::now};
 
@@ -18,6 +18,9 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    // A finished attempt may unblock the next delivery of its (webhook, event): look again at
+    // once rather than at the next poll.
+    let finished = Arc::new(Notify::new());
     loop {
         loop {
             if let Err(e) = service.dispatch().await {
@@ -52,12 +55,13 @@ pub async fn run(
                         Err(_) => return,
                     },
                 };
-                let service = service.clone();
+                let (service, finished) = (service.clone(), finished.clone());
                 tokio::spawn(async move {
-                    let _permit = permit;
                     if let Err(e) = service.attempt(delivery, now()).await {
                         tracing::warn!(error = %e, "recording a webhook delivery attempt failed");
                     }
+                    drop(permit);
+                    finished.notify_one();
                 });
             }
             if !full {
@@ -66,6 +70,7 @@ pub async fn run(
         }
         tokio::select! {
             () = tokio::time::sleep(poll) => {}
+            () = finished.notified() => {}
             () = &mut shutdown => return,
         }
     }
