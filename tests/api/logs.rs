@@ -104,3 +104,37 @@ backend_tests! {
         assert!(!line.to_string().contains("12345"), "{line}");
     }
 }
+
+backend_tests! {
+    async fn a_webhook_secret_is_never_logged(app) {
+        captured_logs();
+        let user = app.user().await;
+        let created = app
+            .post(
+                "/api/v1/webhooks",
+                Some(&user.token),
+                json!({"url": "https://hooks.example.invalid/in"}),
+            )
+            .await;
+        created.expect(201);
+        let secret = created.body["secret"].as_str().expect("a secret").to_owned();
+        let hook = created.body["id"].as_str().expect("id").to_owned();
+        // Its deliveries are attempted (and fail), which logs too.
+        app.published_event(&user.token, json!({})).await;
+        let start = std::time::Instant::now();
+        while app
+            .get(&format!("/api/v1/webhooks/{hook}/deliveries"), Some(&user.token))
+            .await
+            .body["items"][0]["attempts"]
+            .as_i64()
+            .unwrap_or(0)
+            == 0
+        {
+            assert!(start.elapsed() < std::time::Duration::from_secs(30), "no attempt");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let bytes = captured_logs().0.lock().expect("log buffer").clone();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(&secret[6..]), "the secret is in the log");
+    }
+}
