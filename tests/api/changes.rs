@@ -677,6 +677,15 @@ const WRITES: &[(&str, &str, &[&str])] = &[
         "/api/v1/events/{id}/attendees/{attendee_id}",
         &["attendee.cancelled"],
     ),
+    // Webhooks are the caller's own configuration, not a change of an event.
+    ("post", "/api/v1/webhooks", &[]),
+    ("patch", "/api/v1/webhooks/{id}", &[]),
+    ("delete", "/api/v1/webhooks/{id}", &[]),
+    (
+        "post",
+        "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+        &[],
+    ),
 ];
 
 backend_tests! {
