@@ -125,6 +125,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Serve => {
+            let shutdown = shutdown_signal();
             // The port first: a busy port fails at once, before the database is touched,
             // and the port is held while migrations run.
             let bind = config.bind_addr.clone();
@@ -145,7 +146,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .run_with_graceful_shutdown(
                     app,
                     async move {
-                        shutdown_signal().await;
+                        shutdown.await;
                         health.start_draining();
                         // Live streams end now, so they do not hold the drain open.
                         hub.shut_down();
@@ -190,29 +191,41 @@ fn tune_allocator() {
 }
 
 /// Resolves on SIGINT or SIGTERM (what `docker stop` and Kubernetes send).
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Listens for SIGINT and SIGTERM from now on (one that arrives while the database is still
+/// being migrated is kept, not fatal); the future resolves on the first of them.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
+    let listening = {
+        use tokio::signal::unix::{SignalKind, signal};
+        [
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ]
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let waits = listening.into_iter().map(|listener| {
+                Box::pin(async move {
+                    match listener {
+                        Ok(mut signal) => {
+                            signal.recv().await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot listen for a shutdown signal");
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                })
+            });
+            futures_util::future::select_all(waits).await;
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown requested: finishing in-flight requests");
     }
-    tracing::info!("shutdown requested: finishing in-flight requests");
 }
 
 /// A readable line for a service error in the CLI.

@@ -410,6 +410,34 @@ async fn sigterm_with_open_streams_ends_them_and_exits_0_well_within_the_timeout
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_during_start_up_is_a_graceful_exit_not_a_kill() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/em.db?mode=rwc", dir.path().display()),
+        )
+        .env("JWT_SECRET", "lifecycle-test-secret-0123456789abcdef-01")
+        .env("BIND_ADDR", &address)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning the binary");
+    // The port is bound first, then the database is migrated: signal in between.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&address).is_err() {
+        assert!(Instant::now() < deadline, "the port was never bound");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    signal(&child, "TERM");
+    let (exit, _) = wait_exit(&mut child, Duration::from_secs(10)).await;
+    assert!(exit.success(), "exit status {exit}");
+}
+
 /// A webhook receiver for the crash test: it hangs on the first request (so that one is sent
 /// and never recorded), then refuses with 503 until `healthy`, then acknowledges, recording
 /// the `seq` of each change it acknowledged.

@@ -772,20 +772,13 @@ backend_tests! {
     }
 }
 
-/// Starts a PostgreSQL test server (these tests are ignored without `TEST_DATABASE_URL`).
-async fn postgres_app() -> TestApp {
-    TestApp::spawn(Backend::Postgres)
-        .await
-        .expect(crate::helpers::POSTGRES_REQUIRED)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(postgres_tests),
     ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
 )]
 async fn postgres_the_global_cursor_never_skips_a_change_that_commits_late() {
-    let app = postgres_app().await;
+    let app = crate::helpers::postgres_app().await;
     let admin = app.admin().await;
     let organizer = app.user().await;
     let early = published(&app, &organizer, None).await;
@@ -795,21 +788,7 @@ async fn postgres_the_global_cursor_never_skips_a_change_that_commits_late() {
 
     // A write that takes its change's id first and commits last, as a slow transaction on
     // another instance would.
-    let held = sea_orm::TransactionTrait::begin(&app.db)
-        .await
-        .expect("begin");
-    held.execute_unprepared(&format!(
-        "UPDATE events SET change_seq = change_seq + 1 WHERE id = '{early}'"
-    ))
-    .await
-    .expect("bump");
-    held.execute_unprepared(&format!(
-        "INSERT INTO changes (event_id, seq, kind, occurred_at, actor_id, confirmed_count, \
-         waitlist_count, capacity, data) VALUES ('{early}', 2, 'event.updated', now(), NULL, 0, 0, \
-         NULL, '{{}}')"
-    ))
-    .await
-    .expect("insert");
+    let held = uncommitted_change(&app, &early, 2).await;
 
     // Meanwhile, later transactions commit (with larger ids).
     for _ in 0..3 {
@@ -856,7 +835,7 @@ async fn postgres_the_global_cursor_never_skips_a_change_that_commits_late() {
     ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
 )]
 async fn postgres_a_change_through_one_instance_reaches_a_stream_on_another_within_1_s() {
-    let a = postgres_app().await;
+    let a = crate::helpers::postgres_app().await;
     let b = a.second_instance().await;
     let organizer = a.user().await;
     let event = published(&a, &organizer, None).await;
@@ -871,6 +850,27 @@ async fn postgres_a_change_through_one_instance_reaches_a_stream_on_another_with
     assert_eq!(message.event, "attendee.registered");
     assert_eq!(message.data["data"]["user_id"], json!(attendee.id));
     assert!(sent.elapsed() < Duration::from_secs(1));
+}
+
+/// A write in progress: the event row advanced and locked, an `event.updated` change with
+/// `seq` inserted, nothing committed yet.
+async fn uncommitted_change(app: &TestApp, event: &str, seq: i64) -> sea_orm::DatabaseTransaction {
+    let held = sea_orm::TransactionTrait::begin(&app.db)
+        .await
+        .expect("begin");
+    held.execute_unprepared(&format!(
+        "UPDATE events SET change_seq = change_seq + 1 WHERE id = '{event}'"
+    ))
+    .await
+    .expect("bump");
+    held.execute_unprepared(&format!(
+        "INSERT INTO changes (event_id, seq, kind, occurred_at, actor_id, confirmed_count, \
+         waitlist_count, capacity, data) VALUES ('{event}', {seq}, 'event.updated', now(), NULL, \
+         0, 0, NULL, '{{}}')"
+    ))
+    .await
+    .expect("insert");
+    held
 }
 
 /// The `event_changes` notifications (their event ids) that arrive within `window`.
@@ -892,7 +892,7 @@ async fn notifications_within(
     ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
 )]
 async fn postgres_only_writes_to_followed_events_notify_and_a_stopped_instance_stops_them() {
-    let a = postgres_app().await;
+    let a = crate::helpers::postgres_app().await;
     let b = a.second_instance().await;
     let organizer = a.user().await;
     let followed = published(&a, &organizer, None).await;
@@ -955,28 +955,14 @@ async fn postgres_only_writes_to_followed_events_notify_and_a_stopped_instance_s
     ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
 )]
 async fn postgres_a_change_committing_while_another_instance_starts_following_reaches_its_stream() {
-    let a = postgres_app().await;
+    let a = crate::helpers::postgres_app().await;
     let b = a.second_instance().await;
     let organizer = a.user().await;
     let event = published(&a, &organizer, None).await;
 
     // A write in progress on A's side: its change is inserted (its trigger has run, with
     // nobody following) but not committed.
-    let held = sea_orm::TransactionTrait::begin(&a.db)
-        .await
-        .expect("begin");
-    held.execute_unprepared(&format!(
-        "UPDATE events SET change_seq = change_seq + 1 WHERE id = '{event}'"
-    ))
-    .await
-    .expect("bump");
-    held.execute_unprepared(&format!(
-        "INSERT INTO changes (event_id, seq, kind, occurred_at, actor_id, confirmed_count, \
-         waitlist_count, capacity, data) VALUES ('{event}', 2, 'event.updated', now(), NULL, 0, 0, \
-         NULL, '{{}}')"
-    ))
-    .await
-    .expect("insert");
+    let held = uncommitted_change(&a, &event, 2).await;
 
     // B starts following meanwhile; the write commits while it does.
     let opening = {

@@ -682,3 +682,11 @@ impl TestApp {
             .collect()
     }
 }
+
+/// Starts a PostgreSQL test server (tests that use it are ignored without
+/// `TEST_DATABASE_URL`, and fail when it names a server that does not answer).
+pub async fn postgres_app() -> TestApp {
+    TestApp::spawn(Backend::Postgres)
+        .await
+        .expect(POSTGRES_REQUIRED)
+}

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::{
     backend_tests,
-    helpers::{Backend, PASSWORD, TestApp, TestUser},
+    helpers::{PASSWORD, TestApp, TestUser},
 };
 
 /// An answer read as bytes, for comparing replays byte for byte.
@@ -712,20 +712,13 @@ async fn exercise_every_write(app: &TestApp) -> BTreeSet<String> {
     done
 }
 
-/// Starts a PostgreSQL test server (these tests are ignored without `TEST_DATABASE_URL`).
-async fn postgres_app() -> TestApp {
-    TestApp::spawn(Backend::Postgres)
-        .await
-        .expect(crate::helpers::POSTGRES_REQUIRED)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(postgres_tests),
     ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
 )]
 async fn postgres_one_key_sent_to_two_instances_at_once_has_one_effect() {
-    let a = postgres_app().await;
+    let a = crate::helpers::postgres_app().await;
     let b = a.second_instance().await;
     let user = a.user().await;
     for round in 0..10 {
@@ -780,7 +773,7 @@ async fn postgres_one_key_sent_to_two_instances_at_once_has_one_effect() {
 )]
 async fn postgres_a_token_answer_sealed_under_a_replaced_jwt_secret_runs_again_instead_of_failing()
 {
-    let a = postgres_app().await;
+    let a = crate::helpers::postgres_app().await;
     let rotated = a
         .second_instance_with(|config| {
             config.jwt_secret = Some("a-rotated-secret-0123456789abcdef-0123456789".to_owned());
