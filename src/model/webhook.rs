@@ -72,7 +72,6 @@ fn check_types(types: &[ChangeType]) -> Result<(), ValidationError> {
 
 /// Request to create a webhook.
 #[derive(Debug, Clone, Object, Deserialize, Validate)]
-#[serde(deny_unknown_fields)]
 pub struct WebhookCreate {
     /// Where deliveries are posted: an absolute `http` or `https` URL. Targets on loopback,
     /// private or link-local addresses are refused.
