@@ -10,6 +10,7 @@ mod m20261201_000001_create_changes;
 mod m20261202_000001_notify_followed_events;
 mod m20261202_000002_create_idempotency_keys;
 mod m20261202_000003_create_webhooks;
+mod m20261203_000001_private_events_staff_invitations;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_notify_followed_events::Migration),
             Box::new(m20261202_000002_create_idempotency_keys::Migration),
             Box::new(m20261202_000003_create_webhooks::Migration),
+            Box::new(m20261203_000001_private_events_staff_invitations::Migration),
         ]
     }
 }

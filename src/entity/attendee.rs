@@ -48,6 +48,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Optimistic concurrency counter.
     pub version: i64,
+    /// Time of the first check-in; `None` until checked in.
+    pub checked_in_at: Option<DateTimeUtc>,
 }
 
 /// Relations of `attendees`.

@@ -20,6 +20,18 @@ pub enum EventStatus {
     Completed,
 }
 
+/// Who may see an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Visibility {
+    /// Listed and readable by everyone (drafts excepted).
+    #[sea_orm(string_value = "public")]
+    Public,
+    /// Seen only by its organizer, its staff, administrators and registered users.
+    #[sea_orm(string_value = "private")]
+    Private,
+}
+
 /// A row of `events`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "events")]
@@ -57,6 +69,8 @@ pub struct Model {
     pub version: i64,
     /// `seq` of the last change recorded for the event (the change feed's per-event counter).
     pub change_seq: i64,
+    /// Who may see it.
+    pub visibility: Visibility,
 }
 
 /// Relations of `events`.

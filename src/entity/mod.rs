@@ -3,7 +3,9 @@
 pub mod attendee;
 pub mod change;
 pub mod event;
+pub mod event_staff;
 pub mod idempotency_key;
+pub mod invitation;
 pub mod refresh_token;
 pub mod user;
 pub mod webhook;

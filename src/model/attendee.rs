@@ -56,6 +56,12 @@ pub struct AttendeeCreate {
     #[oai(nullable)]
     #[serde(default)]
     pub user_id: Option<Uuid>,
+    /// An invitation token: required to register for a private event (unless the caller is
+    /// its organizer, a co-organizer or an administrator); on a public event it is checked
+    /// and takes a use too.
+    #[oai(nullable, validator(max_length = 512))]
+    #[serde(default)]
+    pub invitation: Option<String>,
 }
 
 /// A registration as the API shows it.
@@ -77,6 +83,8 @@ pub struct AttendeeRead {
     pub updated_at: Timestamp,
     /// +1 on every change; also the `ETag`.
     pub version: i64,
+    /// Time of the first check-in (UTC); null until checked in.
+    pub checked_in_at: Nullable<Timestamp>,
 }
 
 impl From<attendee::Model> for AttendeeRead {
@@ -90,6 +98,7 @@ impl From<attendee::Model> for AttendeeRead {
             registered_at: m.registered_at.into(),
             updated_at: m.updated_at.into(),
             version: m.version,
+            checked_in_at: m.checked_in_at.map(Timestamp::from).into(),
         }
     }
 }

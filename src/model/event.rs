@@ -48,6 +48,37 @@ impl From<EventStatus> for event::EventStatus {
     }
 }
 
+/// Who may see an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Enum, Serialize, Deserialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum EventVisibility {
+    /// Listed and readable by everyone (drafts excepted).
+    #[default]
+    Public,
+    /// Seen only by its organizer, its staff, administrators and users holding an active
+    /// registration; 404 to everyone else.
+    Private,
+}
+
+impl From<event::Visibility> for EventVisibility {
+    fn from(v: event::Visibility) -> Self {
+        match v {
+            event::Visibility::Public => EventVisibility::Public,
+            event::Visibility::Private => EventVisibility::Private,
+        }
+    }
+}
+
+impl From<EventVisibility> for event::Visibility {
+    fn from(v: EventVisibility) -> Self {
+        match v {
+            EventVisibility::Public => event::Visibility::Public,
+            EventVisibility::Private => event::Visibility::Private,
+        }
+    }
+}
+
 /// Treats JSON `null` as the empty string for optional text fields.
 fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
@@ -154,6 +185,10 @@ pub struct EventCreate {
     #[serde(default)]
     #[validate(custom(function = "check_initial_status"))]
     pub status: Option<InitialStatus>,
+    /// `public` (the default) or `private`.
+    #[oai(default)]
+    #[serde(default)]
+    pub visibility: EventVisibility,
 }
 
 fn check_create_times(e: &EventCreate) -> Result<(), ValidationError> {
@@ -271,6 +306,8 @@ pub struct EventRead {
     pub updated_at: Timestamp,
     /// +1 on every change of the event's own fields (not on registrations); also the `ETag`.
     pub version: i64,
+    /// `public` or `private`.
+    pub visibility: EventVisibility,
 }
 
 impl From<event::Model> for EventRead {
@@ -295,6 +332,7 @@ impl From<event::Model> for EventRead {
             created_at: m.created_at.into(),
             updated_at: m.updated_at.into(),
             version: m.version,
+            visibility: m.visibility.into(),
         }
     }
 }
@@ -327,6 +365,8 @@ pub struct EventPatchView {
     pub waitlist_enabled: bool,
     /// Status.
     pub status: EventStatus,
+    /// Visibility.
+    pub visibility: EventVisibility,
 }
 
 fn check_view_times(v: &EventPatchView) -> Result<(), ValidationError> {
@@ -344,6 +384,7 @@ impl From<&event::Model> for EventPatchView {
             capacity: m.capacity.map(i64::from),
             waitlist_enabled: m.waitlist_enabled,
             status: m.status.into(),
+            visibility: m.visibility.into(),
         }
     }
 }

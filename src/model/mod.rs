@@ -1,5 +1,6 @@
 //! Request and response types of the HTTP API. Doc comments here become the OpenAPI spec.
 
+pub mod access;
 pub mod attendee;
 pub mod change;
 pub mod common;
@@ -7,6 +8,7 @@ pub mod event;
 pub mod user;
 pub mod webhook;
 
+pub use access::*;
 pub use attendee::*;
 pub use change::*;
 pub use common::*;

@@ -35,6 +35,7 @@ pub async fn upsert_registration(
         registered_at: Set(now),
         updated_at: Set(now),
         version: Set(1),
+        checked_in_at: Set(None),
     };
     let on_conflict = OnConflict::columns([attendee::Column::EventId, attendee::Column::UserId])
         .update_columns([
@@ -42,6 +43,7 @@ pub async fn upsert_registration(
             attendee::Column::WaitlistPosition,
             attendee::Column::RegisteredAt,
             attendee::Column::UpdatedAt,
+            attendee::Column::CheckedInAt,
         ])
         .value(
             attendee::Column::Version,
@@ -147,7 +149,11 @@ pub async fn set_status(
     waitlist_position: Option<i32>,
     now: UtcDateTime,
 ) -> Result<Option<attendee::Model>> {
-    let rows = Attendees::update_many()
+    let mut update = Attendees::update_many();
+    if status == AttendeeStatus::CheckedIn {
+        update = update.col_expr(attendee::Column::CheckedInAt, Expr::value(now));
+    }
+    let rows = update
         .col_expr(attendee::Column::Status, Expr::value(status))
         .col_expr(
             attendee::Column::WaitlistPosition,

@@ -3,13 +3,17 @@
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Select, Set,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, Query},
 };
 use uuid::Uuid;
 
 use super::{Result, users::contains_pattern};
 use crate::{
-    entity::event::{self, Entity as Events, EventStatus},
+    entity::{
+        attendee::{self, AttendeeStatus},
+        event::{self, Entity as Events, EventStatus, Visibility as EventVisibility},
+        event_staff,
+    },
     time::UtcDateTime,
 };
 
@@ -31,6 +35,8 @@ pub struct EventFields {
     pub waitlist_enabled: bool,
     /// Status.
     pub status: EventStatus,
+    /// Who may see it.
+    pub visibility: EventVisibility,
 }
 
 /// Inserts an event organized by `organizer_id`, with no attendees and version 1.
@@ -59,6 +65,7 @@ pub async fn insert(
         version: Set(1),
         // Its `event.created` change is seq 1.
         change_seq: Set(1),
+        visibility: Set(f.visibility),
     };
     Ok(model.insert(db).await?)
 }
@@ -74,42 +81,76 @@ pub async fn find_for_update(db: &impl ConnectionTrait, id: Uuid) -> Result<Opti
     Ok(Events::find_by_id(id).lock_exclusive().one(db).await?)
 }
 
-/// Who is looking at the list.
+/// Which events a list shows (the policy decides; see `service::policy::event_scope`).
 #[derive(Debug, Clone, Copy)]
 pub enum Visibility {
-    /// Administrators see everything.
+    /// Every event.
     All,
-    /// Everyone else sees non-drafts, plus their own drafts when signed in.
-    Public {
+    /// Listed events (public, not drafts), plus those `viewer` organizes, staffs or, once
+    /// they are not drafts, holds an active registration for.
+    ListedAndOwn {
         /// The signed-in caller, if any.
         viewer: Option<Uuid>,
     },
 }
 
-/// Which events a count covers. A public viewer's total is the non-drafts (the same for
-/// everyone, so worth remembering) plus their own drafts (a small indexed count).
+/// Which events a count covers. A viewer's total is the listed events (the same for everyone,
+/// so worth remembering) plus the unlisted ones they may see (a few indexed lookups).
 #[derive(Debug, Clone, Copy)]
 pub enum CountScope {
     /// Every event.
     All,
-    /// Every event but drafts.
-    NonDrafts,
-    /// The drafts organized by this user.
-    DraftsOf(Uuid),
+    /// Public events that are not drafts.
+    Listed,
+    /// Unlisted events (drafts, private events) this user may see.
+    UnlistedOf(Uuid),
+}
+
+/// Public and not a draft.
+fn listed() -> Condition {
+    Condition::all()
+        .add(event::Column::Status.ne(EventStatus::Draft))
+        .add(event::Column::Visibility.eq(EventVisibility::Public))
+}
+
+/// Drafts and private events.
+fn unlisted() -> Condition {
+    Condition::any()
+        .add(event::Column::Status.eq(EventStatus::Draft))
+        .add(event::Column::Visibility.eq(EventVisibility::Private))
+}
+
+/// The events `viewer` organizes, staffs or (once not drafts) holds an active registration for.
+fn own(viewer: Uuid) -> Condition {
+    let staffed = Query::select()
+        .column(event_staff::Column::EventId)
+        .from(event_staff::Entity)
+        .and_where(event_staff::Column::UserId.eq(viewer))
+        .to_owned();
+    let registered = Query::select()
+        .column(attendee::Column::EventId)
+        .from(attendee::Entity)
+        .and_where(attendee::Column::UserId.eq(viewer))
+        .and_where(attendee::Column::Status.ne(AttendeeStatus::Cancelled))
+        .to_owned();
+    Condition::any()
+        .add(event::Column::OrganizerId.eq(viewer))
+        .add(event::Column::Id.in_subquery(staffed))
+        .add(
+            Condition::all()
+                .add(event::Column::Status.ne(EventStatus::Draft))
+                .add(event::Column::Id.in_subquery(registered)),
+        )
 }
 
 impl Visibility {
     fn condition(self) -> Condition {
         match self {
             Visibility::All => Condition::all(),
-            Visibility::Public { viewer } => {
-                let mut visible =
-                    Condition::any().add(event::Column::Status.ne(EventStatus::Draft));
-                if let Some(viewer) = viewer {
-                    visible = visible.add(event::Column::OrganizerId.eq(viewer));
-                }
-                Condition::all().add(visible)
-            }
+            Visibility::ListedAndOwn { viewer: None } => listed(),
+            Visibility::ListedAndOwn {
+                viewer: Some(viewer),
+            } => Condition::all().add(Condition::any().add(listed()).add(own(viewer))),
         }
     }
 }
@@ -118,12 +159,8 @@ impl CountScope {
     fn condition(self) -> Condition {
         match self {
             CountScope::All => Condition::all(),
-            CountScope::NonDrafts => {
-                Condition::all().add(event::Column::Status.ne(EventStatus::Draft))
-            }
-            CountScope::DraftsOf(viewer) => Condition::all()
-                .add(event::Column::Status.eq(EventStatus::Draft))
-                .add(event::Column::OrganizerId.eq(viewer)),
+            CountScope::Listed => listed(),
+            CountScope::UnlistedOf(viewer) => Condition::all().add(unlisted()).add(own(viewer)),
         }
     }
 }
@@ -256,6 +293,7 @@ pub async fn update_fields(
             Expr::value(c.waitlist_enabled),
         )
         .col_expr(event::Column::Status, Expr::value(c.status))
+        .col_expr(event::Column::Visibility, Expr::value(c.visibility))
         .col_expr(event::Column::UpdatedAt, Expr::value(now))
         .col_expr(
             event::Column::Version,

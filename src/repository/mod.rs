@@ -6,7 +6,9 @@ pub mod changes;
 pub mod events;
 pub mod followers;
 pub mod idempotency_keys;
+pub mod invitations;
 pub mod refresh_tokens;
+pub mod staff;
 pub mod users;
 pub mod webhooks;
 

@@ -13,15 +13,17 @@ use super::{
     Begun, Caller, Error, Result, begin_write,
     changes::{self, ChangeFeed, Recorded},
     commit_or_rollback,
-    events::{can_manage, can_see, visible_for_update},
+    events::{visible, visible_for_update},
     idempotency::{Idempotency, Keyed, Written},
+    invitations,
     patch::{self, Access, Precondition},
+    policy::{self, Action, Standing},
     waitlist::promote_waitlist,
 };
 use crate::{
     entity::{
         attendee::{self, AttendeeStatus},
-        event::{self, EventStatus},
+        event::{self, EventStatus, Visibility},
     },
     model::{
         AttendeeCreate, AttendeePatchView, AttendeeRead, AttendeeStatus as ApiStatus, ChangeType,
@@ -66,6 +68,7 @@ impl AttendeeService {
         key: Option<Keyed<'_, AttendeeRead>>,
     ) -> Result<Written<AttendeeRead>> {
         let user_id = input.user_id.unwrap_or(caller.id);
+        let token_hash = input.invitation.as_deref().map(invitations::token_hash);
         let claim = self.idempotency.claim(key)?;
         let write = match begin_write(&self.db, &claim).await? {
             Begun::Write(write) => write,
@@ -74,22 +77,25 @@ impl AttendeeService {
         let now = now();
         let result = async {
             let txn = write.txn();
+            let mut standing = None;
             if user_id != caller.id {
                 // Checked before any write; the common self-registration skips this read.
-                match repository::events::find_by_id(txn, event_id).await? {
-                    Some(e) if can_see(Some(caller), &e) => {
-                        if !can_manage(caller, &e) {
-                            return Err(Error::Forbidden(
-                                "only the organizer or an administrator may register other \
-                                 users"
-                                    .into(),
-                            ));
-                        }
-                    }
-                    _ => return Err(Error::NotFound("event")),
-                }
+                let (event, found) = visible(txn, Some(caller), event_id).await?;
+                policy::require(
+                    found,
+                    Action::RegisterOthers,
+                    &event,
+                    "only the organizer, a co-organizer or an administrator may register other \
+                     users",
+                )?;
+                standing = Some(found);
             }
-            let (record, event) = register_user(txn, caller, event_id, user_id, now).await?;
+            let admission = Admission {
+                caller,
+                standing,
+                token_hash: token_hash.as_deref(),
+            };
+            let (record, event) = register_user(txn, &admission, event_id, user_id, now).await?;
             let recorded = changes::attendance(ChangeType::AttendeeRegistered, &record, &[]);
             changes::record(txn, &event, Some(caller.id), now, recorded).await?;
             Ok(AttendeeRead::from(record))
@@ -109,12 +115,13 @@ impl AttendeeService {
         limit: u32,
         offset: u64,
     ) -> Result<Page<AttendeeRead>> {
-        let event = self.visible_event(caller, event_id).await?;
-        if !can_manage(caller, &event) {
-            return Err(Error::Forbidden(
-                "only the organizer or an administrator may list attendees".into(),
-            ));
-        }
+        let (event, standing) = visible(&self.db, Some(caller), event_id).await?;
+        policy::require(
+            standing,
+            Action::ReadAttendance,
+            &event,
+            "only the organizer, the event's staff or an administrator may list attendees",
+        )?;
         let (items, total) = repository::attendees::list_for_event(
             &self.db,
             event_id,
@@ -133,10 +140,12 @@ impl AttendeeService {
 
     /// One record: its user, the organizer or an admin (404 for anyone else).
     pub async fn get(&self, caller: &Caller, event_id: Uuid, id: Uuid) -> Result<AttendeeRead> {
-        let event = self.visible_event(caller, event_id).await?;
+        let (event, standing) = visible(&self.db, Some(caller), event_id).await?;
         let record = repository::attendees::find(&self.db, event_id, id)
             .await?
-            .filter(|a| a.user_id == caller.id || can_manage(caller, &event))
+            .filter(|a| {
+                a.user_id == caller.id || policy::may(standing, Action::ReadAttendance, &event)
+            })
             .ok_or(Error::NotFound("attendee"))?;
         Ok(record.into())
     }
@@ -161,7 +170,7 @@ impl AttendeeService {
         let now = now();
         let result = async {
             let txn = write.txn();
-            let (event, record) = locked_record(txn, caller, event_id, id).await?;
+            let (event, standing, record) = locked_record(txn, caller, event_id, id).await?;
             Precondition::check(precondition, record.version)?;
             let before = AttendeePatchView {
                 status: record.status.into(),
@@ -170,8 +179,16 @@ impl AttendeeService {
                 "status" => Access::Writable,
                 _ => Access::ReadOnly,
             })?;
-            let moved =
-                change_status(txn, caller, &event, record, after.status.into(), now).await?;
+            let moved = change_status(
+                txn,
+                caller,
+                standing,
+                &event,
+                record,
+                after.status.into(),
+                now,
+            )
+            .await?;
             Ok(AttendeeRead::from(
                 moved.record_changes(txn, caller, now).await?,
             ))
@@ -200,10 +217,18 @@ impl AttendeeService {
         let now = now();
         let result = async {
             let txn = write.txn();
-            let (event, record) = locked_record(txn, caller, event_id, id).await?;
+            let (event, standing, record) = locked_record(txn, caller, event_id, id).await?;
             Precondition::check(precondition, record.version)?;
-            let moved =
-                change_status(txn, caller, &event, record, AttendeeStatus::Cancelled, now).await?;
+            let moved = change_status(
+                txn,
+                caller,
+                standing,
+                &event,
+                record,
+                AttendeeStatus::Cancelled,
+                now,
+            )
+            .await?;
             moved.record_changes(txn, caller, now).await.map(drop)
         }
         .await;
@@ -241,11 +266,80 @@ impl AttendeeService {
             offset,
         })
     }
+}
 
-    async fn visible_event(&self, caller: &Caller, event_id: Uuid) -> Result<event::Model> {
-        match repository::events::find_by_id(&self.db, event_id).await? {
-            Some(e) if can_see(Some(caller), &e) => Ok(e),
-            _ => Err(Error::NotFound("event")),
+/// Who registers, and what admits them to a private event.
+struct Admission<'a> {
+    /// The caller.
+    caller: &'a Caller,
+    /// Their standing, when it was already looked up.
+    standing: Option<Standing>,
+    /// The SHA-256 of the invitation token they sent, if any.
+    token_hash: Option<&'a str>,
+}
+
+impl Admission<'_> {
+    /// The caller's standing with `event` (looked up once).
+    async fn standing(&self, txn: &impl ConnectionTrait, event: &event::Model) -> Result<Standing> {
+        match self.standing {
+            Some(s) => Ok(s),
+            None => policy::standing(txn, Some(self.caller), event).await,
+        }
+    }
+
+    /// Takes a use of the invitation sent, if any, and checks that a private event admits
+    /// the caller: by that invitation, or by their standing. Runs after the seat is claimed
+    /// (the event row is locked first by every write, invitation rows second), so a refused
+    /// registration rolls the seat back with it.
+    async fn admit(
+        &self,
+        txn: &impl ConnectionTrait,
+        event: &event::Model,
+        now: UtcDateTime,
+    ) -> Result<()> {
+        let invited = match self.token_hash {
+            Some(hash) => invitations::take_use(txn, hash, event.id, now).await?,
+            None => false,
+        };
+        if event.visibility == Visibility::Public {
+            return if invited || self.token_hash.is_none() {
+                Ok(())
+            } else {
+                Err(invitations::unusable_on_public_event())
+            };
+        }
+        if invited {
+            return Ok(());
+        }
+        let standing = self.standing(txn, event).await?;
+        if policy::may(standing, Action::RegisterOthers, event) || standing == Standing::Registered
+        {
+            // Organizers need no invitation; a registered user is refused as a duplicate.
+            return Ok(());
+        }
+        if policy::may(standing, Action::See, event) {
+            return Err(Error::Forbidden(
+                "this private event takes registrations by invitation only".into(),
+            ));
+        }
+        Err(Error::NotFound("event"))
+    }
+
+    /// Whether the caller may learn why the event refuses registrations: they may see it, or
+    /// hold a usable invitation to it.
+    async fn may_see(
+        &self,
+        txn: &impl ConnectionTrait,
+        event: &event::Model,
+        now: UtcDateTime,
+    ) -> Result<bool> {
+        let standing = self.standing(txn, event).await?;
+        if policy::may(standing, Action::See, event) {
+            return Ok(true);
+        }
+        match self.token_hash {
+            Some(hash) => invitations::is_usable(txn, hash, event.id, now).await,
+            None => Ok(false),
         }
     }
 }
@@ -254,7 +348,7 @@ impl AttendeeService {
 /// rolls back, so a refused registration leaves the counters untouched.
 async fn register_user(
     txn: &impl ConnectionTrait,
-    caller: &Caller,
+    admission: &Admission<'_>,
     event_id: Uuid,
     user_id: Uuid,
     now: UtcDateTime,
@@ -272,10 +366,11 @@ async fn register_user(
         }
         // No place: the event refuses registrations, or it changed between the UPDATE and
         // this check (its capacity grew, it was published). Find out which.
-        explain_refusal(txn, caller, event_id, now).await?;
+        explain_refusal(txn, admission, event_id, now).await?;
     }
     let (status, position, event) =
         outcome.ok_or_else(|| Error::conflict("the event is changing too fast; try again"))?;
+    admission.admit(txn, &event, now).await?;
     match repository::attendees::upsert_registration(txn, event_id, user_id, status, position, now)
         .await
     {
@@ -291,14 +386,16 @@ async fn register_user(
 /// The error for an event that took neither a seat nor a queue place; `Ok` if it could now.
 async fn explain_refusal(
     txn: &impl ConnectionTrait,
-    caller: &Caller,
+    admission: &Admission<'_>,
     event_id: Uuid,
     now: UtcDateTime,
 ) -> Result<()> {
     let event = repository::events::find_by_id(txn, event_id)
         .await?
-        .filter(|e| can_see(Some(caller), e))
         .ok_or(Error::NotFound("event"))?;
+    if !admission.may_see(txn, &event, now).await? {
+        return Err(Error::NotFound("event"));
+    }
     // The rule `claim_seat_or_waitlist_place` applied in SQL, read in Rust.
     match repository::events::place_for_newcomer(&event, now) {
         Ok(_) => Ok(()),
@@ -320,13 +417,13 @@ async fn locked_record(
     caller: &Caller,
     event_id: Uuid,
     id: Uuid,
-) -> Result<(event::Model, attendee::Model)> {
-    let event = visible_for_update(txn, Some(caller), event_id).await?;
+) -> Result<(event::Model, Standing, attendee::Model)> {
+    let (event, standing) = visible_for_update(txn, Some(caller), event_id).await?;
     let record = repository::attendees::find(txn, event_id, id)
         .await?
-        .filter(|a| a.user_id == caller.id || can_manage(caller, &event))
+        .filter(|a| a.user_id == caller.id || policy::may(standing, Action::ReadAttendance, &event))
         .ok_or(Error::NotFound("attendee"))?;
-    Ok((event, record))
+    Ok((event, standing, record))
 }
 
 /// An attendee's status move and what it did to the event, for the change feed.
@@ -356,6 +453,7 @@ impl Moved {
 async fn change_status(
     txn: &impl ConnectionTrait,
     caller: &Caller,
+    standing: Standing,
     event: &event::Model,
     record: attendee::Model,
     to: AttendeeStatus,
@@ -368,10 +466,10 @@ async fn change_status(
         });
     }
     let is_attendee = caller.id == record.user_id;
-    let is_manager = can_manage(caller, event);
+    let is_manager = policy::may(standing, Action::CancelOthers, event);
     let role_may = match to {
         AttendeeStatus::Cancelled => is_attendee || is_manager,
-        AttendeeStatus::CheckedIn => is_manager,
+        AttendeeStatus::CheckedIn => policy::may(standing, Action::CheckIn, event),
         AttendeeStatus::Confirmed | AttendeeStatus::Waitlisted => false,
     };
     if !role_may {

@@ -10,7 +10,10 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use super::{Caller, Error, Result};
+use super::{
+    Caller, Error, Result,
+    policy::{self, Action},
+};
 use crate::{
     entity::{change, event},
     model::{Change, ChangeCounts, ChangeType},
@@ -245,10 +248,8 @@ impl ChangeFeed {
     /// by the last state its `event.deleted` change recorded.
     async fn access(&self, caller: Option<&Caller>, event_id: Uuid) -> Result<FeedAccess> {
         if let Some(event) = repository::events::find_by_id(&self.db, event_id).await? {
-            if !super::events::can_see(caller, &event) {
-                return Err(Error::NotFound("event"));
-            }
-            let manages = caller.is_some_and(|c| super::events::can_manage(c, &event));
+            let (event, standing) = policy::visible(&self.db, caller, Some(event)).await?;
+            let manages = policy::may(standing, Action::SeeChangeDetails, &event);
             return Ok(FeedAccess {
                 detail: detail_for(caller, manages),
                 current_seq: event.change_seq,
@@ -265,7 +266,7 @@ impl ChangeFeed {
             .as_str()
             .and_then(|s| Uuid::parse_str(s).ok());
         let manages = caller.is_some_and(|c| c.is_admin() || Some(c.id) == organizer);
-        if state["status"] == "draft" && !manages {
+        if (state["status"] == "draft" || state["visibility"] == "private") && !manages {
             return Err(Error::NotFound("event"));
         }
         Ok(FeedAccess {

@@ -13,6 +13,7 @@ use super::{
     commit_or_rollback,
     idempotency::{Idempotency, Keyed, Written},
     patch::{self, Access, Precondition},
+    policy::{self, Action, Standing},
     totals::EventCountCache,
     waitlist::promote_waitlist,
 };
@@ -28,16 +29,6 @@ use crate::{
     },
     time::{UtcDateTime, now},
 };
-
-/// Whether the caller may see the event: drafts only for their organizer and admins.
-pub(crate) fn can_see(caller: Option<&Caller>, event: &event::Model) -> bool {
-    event.status != EventStatus::Draft || caller.is_some_and(|c| can_manage(c, event))
-}
-
-/// Whether the caller may change the event and its attendance.
-pub(crate) fn can_manage(caller: &Caller, event: &event::Model) -> bool {
-    caller.is_admin() || caller.id == event.organizer_id
-}
 
 /// The status moves an event may make.
 fn is_allowed_move(from: EventStatus, to: EventStatus) -> bool {
@@ -57,16 +48,25 @@ fn status_name(s: EventStatus) -> &'static str {
     }
 }
 
-/// Finds an event the caller may see, locking it when `db` is a write transaction.
+/// Finds an event the caller may see, with their standing, locking it when `db` is a write
+/// transaction.
 pub(crate) async fn visible_for_update(
     db: &impl ConnectionTrait,
     caller: Option<&Caller>,
     id: Uuid,
-) -> Result<event::Model> {
-    match repository::events::find_for_update(db, id).await? {
-        Some(e) if can_see(caller, &e) => Ok(e),
-        _ => Err(Error::NotFound("event")),
-    }
+) -> Result<(event::Model, Standing)> {
+    let event = repository::events::find_for_update(db, id).await?;
+    policy::visible(db, caller, event).await
+}
+
+/// Finds an event the caller may see, with their standing.
+pub(crate) async fn visible(
+    db: &impl ConnectionTrait,
+    caller: Option<&Caller>,
+    id: Uuid,
+) -> Result<(event::Model, Standing)> {
+    let event = repository::events::find_by_id(db, id).await?;
+    policy::visible(db, caller, event).await
 }
 
 /// Events.
@@ -115,6 +115,7 @@ impl EventService {
             capacity: input.capacity.map(|c| c as i32),
             waitlist_enabled: input.waitlist_enabled,
             status: input.status.map(Into::into).unwrap_or(EventStatus::Draft),
+            visibility: input.visibility.into(),
         };
         let now = now();
         let claim = self.idempotency.claim(key)?;
@@ -146,26 +147,19 @@ impl EventService {
         offset: u64,
     ) -> Result<Page<EventRead>> {
         let filter = event_query(filter);
-        let visibility = match caller {
-            Some(c) if c.is_admin() => Visibility::All,
-            other => Visibility::Public {
-                viewer: other.map(|c| c.id),
-            },
-        };
+        let visibility = policy::event_scope(caller);
         let total = match visibility {
             Visibility::All => self.remembered_total(CountScope::All, &filter).await?,
-            Visibility::Public { viewer } => {
-                let public = self
-                    .remembered_total(CountScope::NonDrafts, &filter)
-                    .await?;
-                let own_drafts = match viewer {
+            Visibility::ListedAndOwn { viewer } => {
+                let listed = self.remembered_total(CountScope::Listed, &filter).await?;
+                let own_unlisted = match viewer {
                     Some(viewer) => {
-                        repository::events::count(&self.db, CountScope::DraftsOf(viewer), &filter)
+                        repository::events::count(&self.db, CountScope::UnlistedOf(viewer), &filter)
                             .await?
                     }
                     None => 0,
                 };
-                public + own_drafts
+                listed + own_unlisted
             }
         };
         let items =
@@ -192,9 +186,14 @@ impl EventService {
 
     /// One event, if the caller may see it.
     pub async fn get(&self, caller: Option<&Caller>, id: Uuid) -> Result<EventRead> {
-        match repository::events::find_by_id(&self.db, id).await? {
-            Some(e) if can_see(caller, &e) => Ok(e.into()),
-            _ => Err(Error::NotFound("event")),
+        let Some(event) = repository::events::find_by_id(&self.db, id).await? else {
+            return Err(Error::NotFound("event"));
+        };
+        let standing = policy::standing_for(&self.db, caller, Action::See, &event).await?;
+        if policy::may(standing, Action::See, &event) {
+            Ok(event.into())
+        } else {
+            Err(Error::NotFound("event"))
         }
     }
 
@@ -248,12 +247,13 @@ impl EventService {
         };
         let result = async {
             let txn = write.txn();
-            let event = visible_for_update(txn, Some(caller), id).await?;
-            if !can_manage(caller, &event) {
-                return Err(Error::Forbidden(
-                    "only the organizer or an administrator may delete this event".into(),
-                ));
-            }
+            let (event, standing) = visible_for_update(txn, Some(caller), id).await?;
+            policy::require(
+                standing,
+                Action::Delete,
+                &event,
+                "only the organizer or an administrator may delete this event",
+            )?;
             Precondition::check(precondition, event.version)?;
             record_deletion(txn, event, caller, now()).await
         }
@@ -318,17 +318,18 @@ async fn apply_patch_locked(
     precondition: Option<&Precondition>,
     now: UtcDateTime,
 ) -> Result<Patched> {
-    let current = visible_for_update(txn, Some(caller), id).await?;
-    if !can_manage(caller, &current) {
-        return Err(Error::Forbidden(
-            "only the organizer or an administrator may change this event".into(),
-        ));
-    }
+    let (current, standing) = visible_for_update(txn, Some(caller), id).await?;
+    policy::require(
+        standing,
+        Action::Change,
+        &current,
+        "only the organizer, a co-organizer or an administrator may change this event",
+    )?;
     Precondition::check(precondition, current.version)?;
     let before = EventPatchView::from(&current);
     let after = patch::apply(&before, ops, |member| match member {
         "title" | "description" | "location" | "starts_at" | "ends_at" | "capacity"
-        | "waitlist_enabled" | "status" => Access::Writable,
+        | "waitlist_enabled" | "status" | "visibility" => Access::Writable,
         _ => Access::ReadOnly,
     })?;
     if after == before {
@@ -372,6 +373,7 @@ async fn apply_patch_locked(
         capacity,
         waitlist_enabled: after.waitlist_enabled,
         status: new_status,
+        visibility: after.visibility.into(),
     };
     let updated = repository::events::update_fields(txn, id, fields, now)
         .await?

@@ -315,6 +315,8 @@ impl UserService {
                 ));
             }
             let mut changed = attendees::cancel_all_for_user(txn, id, caller, now).await?;
+            // Their staff roles go; invitations they created stay valid.
+            changed.extend(super::staff::remove_all_for_user(txn, id, caller, now).await?);
             // Their events go with them (the foreign key cascades): each records its deletion.
             for event in repository::events::organized_by_for_update(txn, id).await? {
                 changed.push(event.id);

@@ -39,6 +39,7 @@ use super::{
     commit_or_rollback, events, finish_background_write,
     idempotency::{Idempotency, Keyed, Written},
     patch::{self, Access, Precondition},
+    policy::{self, Action},
 };
 use crate::{
     config::Config,
@@ -331,19 +332,28 @@ fn owned(caller: &Caller, hook: Option<webhook::Model>) -> Result<webhook::Model
     }
 }
 
-/// Whether the owner of a webhook may receive an event's changes: they may manage the event.
-/// A deleted event is judged by the organizer its last change names.
-fn may_receive(owner: &Caller, event: Option<&event::Model>, change_data: &str) -> bool {
+/// Whether the owner of a webhook may receive an event's changes (see
+/// [`policy::Action::ReceiveWebhooks`]). A deleted event is judged by the organizer its last
+/// change names (its staff went with it).
+async fn may_receive(
+    db: &impl ConnectionTrait,
+    owner: &Caller,
+    event: Option<&event::Model>,
+    change_data: &str,
+) -> Result<bool> {
     if owner.is_admin() {
-        return true;
+        return Ok(true);
     }
-    match event {
-        Some(e) => events::can_manage(owner, e),
+    Ok(match event {
+        Some(e) => {
+            let standing = policy::standing(db, Some(owner), e).await?;
+            policy::may(standing, Action::ReceiveWebhooks, e)
+        }
         None => serde_json::from_str::<serde_json::Value>(change_data)
             .ok()
             .and_then(|d| d["organizer_id"].as_str().map(str::to_owned))
             .is_some_and(|organizer| organizer == owner.id.to_string()),
-    }
+    })
 }
 
 /// A claimed delivery, with its webhook, ready to be attempted.
@@ -430,12 +440,14 @@ impl WebhookService {
         let result = async {
             let txn = write.txn();
             if let Some(event_id) = input.event_id {
-                let event = events::visible_for_update(txn, Some(caller), event_id).await?;
-                if !events::can_manage(caller, &event) {
-                    return Err(Error::Forbidden(
-                        "only who may manage an event may subscribe to its changes".into(),
-                    ));
-                }
+                let (event, standing) =
+                    events::visible_for_update(txn, Some(caller), event_id).await?;
+                policy::require(
+                    standing,
+                    Action::ReceiveWebhooks,
+                    &event,
+                    "only who may manage an event may subscribe to its changes",
+                )?;
             }
             let id = Uuid::now_v7();
             let raw: [u8; 32] = rand::random();
@@ -710,7 +722,7 @@ impl WebhookService {
                     let Some(owner) = owners[&hook.owner_id].as_ref() else {
                         continue;
                     };
-                    if !may_receive(owner, event, &row.data) {
+                    if !may_receive(txn, owner, event, &row.data).await? {
                         continue;
                     }
                     if payload.is_none() {
@@ -869,7 +881,7 @@ impl WebhookService {
             .ok()
             .map(|v| v["data"].to_string())
             .unwrap_or_default();
-        Ok(may_receive(&owner, event.as_ref(), &data))
+        may_receive(&self.db, &owner, event.as_ref(), &data).await
     }
 
     /// Posts a delivery: `Ok(status)` on 2xx, else the status (if any) and why.

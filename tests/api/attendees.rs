@@ -854,6 +854,7 @@ backend_tests! {
                                 capacity,
                                 waitlist_enabled,
                                 status,
+                                visibility: event_manager::entity::event::Visibility::Public,
                             };
                             let id = uuid::Uuid::now_v7();
                             events::insert(&app.db, id, organizer, fields, now).await.expect("insert");
