@@ -13,8 +13,10 @@ use crate::{
         events::EventService,
         health::HealthService,
         idempotency::Idempotency,
+        invitations::InvitationService,
         live::ChangeHub,
         sessions::Sessions,
+        staff::StaffService,
         totals::EventCountCache,
         users::UserService,
         webhooks::WebhookService,
@@ -32,8 +34,12 @@ pub struct AppState {
     pub users: UserService,
     /// Events.
     pub events: EventService,
-    /// Registrations.
+    /// Registrations and check-in.
     pub attendees: AttendeeService,
+    /// Event staff.
+    pub staff: StaffService,
+    /// Invitations.
+    pub invitations: InvitationService,
     /// Readiness.
     pub health: HealthService,
     /// The change feed and live streams.
@@ -96,6 +102,8 @@ impl AppState {
                 idempotency.clone(),
             ),
             attendees: AttendeeService::new(db.clone(), changes.clone(), idempotency.clone()),
+            staff: StaffService::new(db.clone(), changes.clone(), idempotency.clone()),
+            invitations: InvitationService::new(db.clone(), changes.clone(), idempotency.clone()),
             health: HealthService::new(db),
             changes,
             idempotency,

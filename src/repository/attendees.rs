@@ -1,8 +1,8 @@
 //! Queries on `attendees`: registration, status changes and the dense waitlist queue.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
@@ -238,4 +238,63 @@ pub async fn promote_head(
     let n = promoted.len() as i32;
     move_queue_up(db, event_id, n, n).await?;
     Ok(promoted)
+}
+
+/// The event's records among `ids` (at most a check-in batch: 1,000).
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    event_id: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<attendee::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(Attendees::find()
+        .filter(attendee::Column::EventId.eq(event_id))
+        .filter(attendee::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
+}
+
+/// Checks in the event's confirmed records among `scans` (record id, time of its first
+/// scan) with one statement; records no longer confirmed are left alone. Returns the
+/// records checked in. The caller holds the event's row lock.
+pub async fn check_in_many(
+    db: &impl ConnectionTrait,
+    event_id: Uuid,
+    scans: &[(Uuid, UtcDateTime)],
+    now: UtcDateTime,
+) -> Result<Vec<attendee::Model>> {
+    if scans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    // Both backends name the columns of a bare VALUES list `column1`, `column2`.
+    let mut values = Vec::with_capacity(scans.len() * 2 + 2);
+    values.push(event_id.into());
+    values.push(now.into());
+    let rows = scans
+        .iter()
+        .enumerate()
+        .map(|(i, (id, at))| {
+            values.push((*id).into());
+            values.push((*at).into());
+            format!("(${}, ${})", 2 * i + 3, 2 * i + 4)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE attendees SET status = 'checked_in', checked_in_at = v.column2, \
+         updated_at = $2, version = version + 1 \
+         FROM (VALUES {rows}) AS v \
+         WHERE attendees.id = v.column1 AND attendees.event_id = $1 \
+         AND attendees.status = 'confirmed' \
+         RETURNING id, event_id, user_id, status, waitlist_position, registered_at, updated_at, \
+         version, checked_in_at"
+    );
+    Ok(
+        attendee::Model::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+            .all(db)
+            .await?,
+    )
 }

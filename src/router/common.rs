@@ -26,6 +26,8 @@ pub enum ApiTags {
     Events,
     /// Registrations, the waitlist and check-in.
     Attendees,
+    /// Who else runs an event (staff) and who may join a private one (invitations).
+    Access,
     /// What changed, in order: per event, globally, and live.
     Changes,
     /// Liveness and readiness probes.

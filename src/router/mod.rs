@@ -1,6 +1,7 @@
 //! HTTP layer: poem-openapi operations that authenticate, call one service function and map
 //! its result. No business rule lives here.
 
+pub mod access;
 pub mod auth;
 pub mod changes;
 pub mod client_addr;
@@ -33,6 +34,7 @@ pub fn api_service(
         users::UsersApi,
         sessions::SessionsApi,
         events::EventsApi,
+        access::AccessApi,
         changes::ChangesApi,
         webhooks::WebhooksApi,
     ),
@@ -50,6 +52,9 @@ pub fn api_service(
                 state: state.clone(),
             },
             events::EventsApi {
+                state: state.clone(),
+            },
+            access::AccessApi {
                 state: state.clone(),
             },
             changes::ChangesApi {

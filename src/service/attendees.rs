@@ -5,6 +5,8 @@
 //! writers anyway. A free seat is taken by one conditional UPDATE
 //! (`... WHERE capacity IS NULL OR confirmed_count < capacity`), backed by a CHECK constraint.
 
+use std::collections::{HashMap, HashSet};
+
 use json_patch::Patch;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
@@ -27,7 +29,8 @@ use crate::{
     },
     model::{
         AttendeeCreate, AttendeePatchView, AttendeeRead, AttendeeStatus as ApiStatus, ChangeType,
-        Page, Registration,
+        CheckInBatch, CheckInResults, FieldError, Page, Registration, ScanOutcome, ScanResult,
+        Timestamp,
     },
     repository::{
         self,
@@ -237,6 +240,97 @@ impl AttendeeService {
         Ok(cancelled)
     }
 
+    /// Checks in a batch of scans (organizer, staff, admin) in one transaction: the first
+    /// scan of a record wins, and the same batch again changes nothing.
+    #[tracing::instrument(skip_all, fields(event_id = %event_id, scans = batch.scans.len()))]
+    pub async fn check_in(
+        &self,
+        caller: &Caller,
+        event_id: Uuid,
+        batch: CheckInBatch,
+        key: Option<Keyed<'_, CheckInResults>>,
+    ) -> Result<Written<CheckInResults>> {
+        let now = now();
+        let scans = scan_times(&batch, now)?;
+        let claim = self.idempotency.claim(key)?;
+        let write = match begin_write(&self.db, &claim).await? {
+            Begun::Write(write) => write,
+            Begun::Replay(answer) => return Ok(answer),
+        };
+        let result = async {
+            let txn = write.txn();
+            let (event, standing) = visible_for_update(txn, Some(caller), event_id).await?;
+            policy::require(
+                standing,
+                Action::CheckIn,
+                &event,
+                "only the organizer, the event's staff or an administrator may check in",
+            )?;
+            if event.status != EventStatus::Published {
+                return Err(Error::conflict(
+                    "the event is not published; its attendance cannot change",
+                ));
+            }
+            let mut ids: Vec<Uuid> = scans.iter().map(|(id, _)| *id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let before: HashMap<Uuid, attendee::Model> =
+                repository::attendees::find_many(txn, event_id, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|a| (a.id, a))
+                    .collect();
+            // The earliest scan of each confirmed record is its check-in time.
+            let mut first_scan: HashMap<Uuid, UtcDateTime> = HashMap::new();
+            let mut order = Vec::new();
+            for (id, at) in &scans {
+                if before
+                    .get(id)
+                    .is_some_and(|a| a.status == AttendeeStatus::Confirmed)
+                {
+                    first_scan
+                        .entry(*id)
+                        .and_modify(|t| *t = (*t).min(*at))
+                        .or_insert_with(|| {
+                            order.push(*id);
+                            *at
+                        });
+                }
+            }
+            let to_check_in: Vec<(Uuid, UtcDateTime)> =
+                order.iter().map(|id| (*id, first_scan[id])).collect();
+            let checked: HashMap<Uuid, attendee::Model> =
+                repository::attendees::check_in_many(txn, event_id, &to_check_in, now)
+                    .await?
+                    .into_iter()
+                    .map(|a| (a.id, a))
+                    .collect();
+            let results = scan_results(&scans, &before, &checked);
+            if !checked.is_empty() {
+                let event =
+                    repository::events::advance_change_seq(txn, event_id, checked.len() as i64)
+                        .await?
+                        .ok_or(Error::NotFound("event"))?;
+                let recorded = order
+                    .iter()
+                    .filter_map(|id| checked.get(id))
+                    .map(|a| {
+                        Recorded::new(
+                            ChangeType::AttendeeCheckedIn,
+                            &AttendeeRead::from(a.clone()),
+                        )
+                    })
+                    .collect();
+                changes::record(txn, &event, Some(caller.id), now, recorded).await?;
+            }
+            Ok(CheckInResults { results })
+        }
+        .await;
+        let results = commit_or_rollback(write, result).await?;
+        self.changes.hub().wake(event_id);
+        Ok(results)
+    }
+
     /// The caller's own records with their events, by registration time.
     pub async fn my_registrations(
         &self,
@@ -266,6 +360,81 @@ impl AttendeeService {
             offset,
         })
     }
+}
+
+/// How far ahead of the server's clock a scan may be dated (door devices' clocks drift).
+const MAX_SCAN_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The batch's scans as (record, time), refusing times from the future.
+fn scan_times(batch: &CheckInBatch, now: UtcDateTime) -> Result<Vec<(Uuid, UtcDateTime)>> {
+    if batch.scans.is_empty() || batch.scans.len() > 1000 {
+        return Err(Error::Validation(vec![FieldError::new(
+            "scans",
+            "must hold 1 to 1000 scans",
+        )]));
+    }
+    let errors: Vec<FieldError> = batch
+        .scans
+        .iter()
+        .enumerate()
+        .filter(|(_, scan)| {
+            scan.scanned_at
+                .is_some_and(|t| t.0 > now + MAX_SCAN_CLOCK_SKEW)
+        })
+        .map(|(i, _)| {
+            FieldError::new(
+                &format!("scans[{i}].scanned_at"),
+                "must not be in the future",
+            )
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    Ok(batch
+        .scans
+        .iter()
+        .map(|scan| (scan.attendee_id, scan.scanned_at.map_or(now, |t| t.0)))
+        .collect())
+}
+
+/// One result per scan, in order: the first scan of a record checked in by this batch says
+/// `checked_in`, any later one `already_checked_in`.
+fn scan_results(
+    scans: &[(Uuid, UtcDateTime)],
+    before: &HashMap<Uuid, attendee::Model>,
+    checked: &HashMap<Uuid, attendee::Model>,
+) -> Vec<ScanResult> {
+    let mut answered = HashSet::new();
+    scans
+        .iter()
+        .map(|(id, _)| {
+            let (outcome, record) = match (checked.get(id), before.get(id)) {
+                (Some(now_in), _) if answered.insert(*id) => (ScanOutcome::CheckedIn, Some(now_in)),
+                (Some(now_in), _) => (ScanOutcome::AlreadyCheckedIn, Some(now_in)),
+                (None, Some(a)) if a.status == AttendeeStatus::CheckedIn => {
+                    (ScanOutcome::AlreadyCheckedIn, Some(a))
+                }
+                (None, Some(a)) => (ScanOutcome::NotConfirmed, Some(a)),
+                (None, None) => (ScanOutcome::NotFound, None),
+            };
+            ScanResult {
+                attendee_id: *id,
+                result: outcome,
+                checked_in_at: record
+                    .and_then(|a| a.checked_in_at)
+                    .filter(|_| {
+                        matches!(
+                            outcome,
+                            ScanOutcome::CheckedIn | ScanOutcome::AlreadyCheckedIn
+                        )
+                    })
+                    .map(Timestamp::from)
+                    .into(),
+                attendee: record.map(|a| AttendeeRead::from(a.clone())).into(),
+            }
+        })
+        .collect()
 }
 
 /// Who registers, and what admits them to a private event.

@@ -233,6 +233,21 @@ impl InvitationService {
         })
     }
 
+    /// One of the event's invitations (organizer, co-organizer, admin).
+    pub async fn get(&self, caller: &Caller, event_id: Uuid, id: Uuid) -> Result<InvitationRead> {
+        let (event, standing) = visible(&self.db, Some(caller), event_id).await?;
+        policy::require(
+            standing,
+            Action::ManageInvitations,
+            &event,
+            "only the organizer, a co-organizer or an administrator may read invitations",
+        )?;
+        let found = repository::invitations::find(&self.db, event_id, id)
+            .await?
+            .ok_or(Error::NotFound("invitation"))?;
+        Ok(InvitationRead::at(found, now()))
+    }
+
     /// Revokes an invitation (organizer, co-organizer, admin). Revoking a revoked one
     /// changes nothing.
     #[tracing::instrument(skip_all, fields(event_id = %event_id, invitation_id = %id))]

@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod access;
+mod access_matrix;
 mod attendees;
 mod auth;
 mod changes;

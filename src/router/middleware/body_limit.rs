@@ -13,12 +13,26 @@ use crate::error::ApiError;
 /// would see the reset instead of the problem.
 const DRAIN_BYTES: u64 = 1024 * 1024;
 
-/// Buffers the body up to `max` bytes; larger bodies get 413 before any handler runs.
+/// Routes whose bodies may be larger than `MAX_BODY_BYTES`, and the least they accept: a
+/// batch of 1,000 check-in scans always fits, whatever the configured limit.
+const AT_LEAST: &[(&str, usize)] = &[("/api/v1/events/{id}/check-ins", 256 * 1024)];
+
+/// The body limit of a request: `default`, or more on the routes of [`AT_LEAST`].
+fn limit_for(req: &Request, default: usize) -> usize {
+    let template = super::route_template(req);
+    AT_LEAST
+        .iter()
+        .find(|(route, _)| *route == template)
+        .map_or(default, |(_, least)| default.max(*least))
+}
+
+/// Buffers the body up to the route's limit; larger bodies get 413 before any handler runs.
 pub async fn limit_body<E: Endpoint>(
     ep: Arc<E>,
     mut req: Request,
-    max: usize,
+    default_max: usize,
 ) -> poem::Result<Response> {
+    let max = limit_for(&req, default_max);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
