@@ -192,3 +192,81 @@ pub async fn delete_webhook(
     );
     Ok(())
 }
+
+/// Registers the holder of `bearer` for an event with `body`; returns the attendee id.
+pub async fn register_with(
+    client: &Client,
+    base: &str,
+    bearer: &str,
+    event: &str,
+    body: &Value,
+) -> anyhow::Result<String> {
+    let created = call(
+        json_post(
+            client,
+            format!("{base}/api/v1/events/{event}/attendees"),
+            body,
+        )
+        .header("authorization", bearer),
+        201,
+    )
+    .await
+    .context("registering")?;
+    Ok(created["id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Creates an invitation to `event` admitting `max_uses`; returns its token.
+pub async fn invite(
+    client: &Client,
+    base: &str,
+    bearer: &str,
+    event: &str,
+    max_uses: usize,
+) -> anyhow::Result<String> {
+    let created = call(
+        json_post(
+            client,
+            format!("{base}/api/v1/events/{event}/invitations"),
+            &json!({ "max_uses": max_uses }),
+        )
+        .header("authorization", bearer),
+        201,
+    )
+    .await
+    .context("inviting")?;
+    Ok(created["token"]
+        .as_str()
+        .context("invitation without token")?
+        .to_owned())
+}
+
+/// Posts a batch of check-in scans; returns how many scans checked a record in.
+pub async fn check_in(
+    client: &Client,
+    base: &str,
+    bearer: &str,
+    event: &str,
+    attendees: &[String],
+) -> anyhow::Result<usize> {
+    let scans: Vec<Value> = attendees
+        .iter()
+        .map(|id| json!({ "attendee_id": id }))
+        .collect();
+    let answered = call(
+        json_post(
+            client,
+            format!("{base}/api/v1/events/{event}/check-ins"),
+            &json!({ "scans": scans }),
+        )
+        .header("authorization", bearer),
+        200,
+    )
+    .await
+    .context("checking in")?;
+    Ok(answered["results"]
+        .as_array()
+        .context("no results")?
+        .iter()
+        .filter(|r| r["result"] == "checked_in")
+        .count())
+}

@@ -53,6 +53,10 @@ pub enum Part {
     Burst,
     /// Create event.
     Create,
+    /// GET and list as a registered user of private events.
+    Private,
+    /// Batch check-in of 1,000 scans.
+    CheckIn,
     /// List events at 100k (tops the table up).
     ListBig,
     /// Login with production-cost hashes.

@@ -129,6 +129,19 @@ pub struct Fanout {
     pub delay: Latency,
 }
 
+/// Batch check-ins of `scans` scans each.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckIns {
+    /// Backend name.
+    pub backend: String,
+    /// Scans per batch.
+    pub scans: usize,
+    /// Seconds of each first upload (every scan checks a record in).
+    pub first_seconds: Vec<f64>,
+    /// Seconds of each repeated upload (nothing changes).
+    pub repeat_seconds: Vec<f64>,
+}
+
 /// Webhook deliveries to a receiver that answers at once.
 #[derive(Debug, Clone, Serialize)]
 pub struct Deliveries {
@@ -172,6 +185,8 @@ pub struct Report {
     pub fanout: Vec<Fanout>,
     /// Webhook delivery throughput.
     pub deliveries: Vec<Deliveries>,
+    /// Batch check-ins.
+    pub check_ins: Vec<CheckIns>,
     /// Whether each pgbench script matched the captured SQL.
     pub sql_checks: Vec<(String, Vec<String>)>,
 }
@@ -285,7 +300,7 @@ impl Report {
             let verdict = match met {
                 Some(true) => "met",
                 Some(false) => "NOT met",
-                None => "not measured",
+                None => "reported",
             };
             let _ = writeln!(s, "| {target} | {measured} | {verdict} |");
         };
@@ -390,6 +405,44 @@ impl Report {
                 ),
                 Some(worst <= 500.0),
             );
+        }
+        for backend in [Backend::Postgres, Backend::Sqlite] {
+            for (private, public) in [
+                (crate::suite::PRIVATE_GET, "GET one event"),
+                (crate::suite::PRIVATE_LIST, "list events (1k)"),
+            ] {
+                if let (Some(p), Some(q)) = (self.row(private, backend), self.row(public, backend))
+                {
+                    let x = p.rps / q.rps;
+                    line(
+                        &format!("{private} within 10 % of {public} ({})", backend.name()),
+                        format!(
+                            "{:.0} req/s vs {:.0} req/s = {:.0} %; p50 {:.2} ms vs {:.2} ms",
+                            p.rps,
+                            q.rps,
+                            x * 100.0,
+                            p.latency.p50_ms,
+                            q.latency.p50_ms
+                        ),
+                        Some(x >= 0.9),
+                    );
+                }
+            }
+            if let Some(c) = self.check_ins.iter().find(|c| c.backend == backend.name()) {
+                let first = median(&c.first_seconds);
+                let repeat = median(&c.repeat_seconds);
+                line(
+                    &format!("batch check-in of {} scans ({})", c.scans, backend.name()),
+                    format!(
+                        "first upload median {:.0} ms = {:.0} scans/s; the same batch again {:.0} ms = {:.0} scans/s",
+                        first * 1000.0,
+                        c.scans as f64 / first.max(f64::EPSILON),
+                        repeat * 1000.0,
+                        c.scans as f64 / repeat.max(f64::EPSILON)
+                    ),
+                    None,
+                );
+            }
         }
         for backend in [Backend::Postgres, Backend::Sqlite] {
             let plain = self.row("registration burst", backend);

@@ -54,6 +54,11 @@ const SEED_CAPACITY: i64 = 1_000_000;
 const SEED_TITLE: &str = "Bench event";
 
 /// Runs everything; `Ok(false)` when something failed but a report was printed.
+/// The private-event GET scenario, compared with "GET one event".
+pub const PRIVATE_GET: &str = "GET one private event (registered user)";
+/// The list scenario as users registered for private events, compared with the 1k list.
+pub const PRIVATE_LIST: &str = "list events (1k) as a private-event attendee";
+
 pub async fn run(args: Args, profile: Profile) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&args.out)?;
     let out = std::fs::canonicalize(&args.out)?;
@@ -296,6 +301,12 @@ impl Suite {
         if self.wants(Part::Create) {
             self.create(ctx).await?;
         }
+        if self.wants(Part::Private) {
+            self.private(ctx).await?;
+        }
+        if self.wants(Part::CheckIn) {
+            self.check_in(ctx).await?;
+        }
         if self.wants(Part::ListBig) {
             let n = self.top_up(ctx)?;
             self.list(ctx, &format!("list events ({})", thousands(n)))
@@ -449,6 +460,117 @@ impl Suite {
             )
         });
         self.measure(ctx, scenario, make, 200, Some("list")).await
+    }
+
+    /// GET and list as users each registered (by invitation) for one of 100 private events.
+    async fn private(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
+        let organizer = ctx.users[0].bearer.clone();
+        let count = ctx.users.len().min(100);
+        let mut events = Vec::with_capacity(count);
+        for i in 0..count {
+            let mut body = api::event_body("Private event", i, Some(SEED_CAPACITY), false);
+            body["visibility"] = serde_json::json!("private");
+            let id = api::create_event(&ctx.client, &ctx.base, &organizer, &body).await?;
+            let token =
+                api::invite(&ctx.client, &ctx.base, &organizer, &id, ctx.users.len()).await?;
+            events.push((id, token));
+        }
+        let events = Arc::new(events);
+        {
+            let (client, base, users, events) = (
+                ctx.client.clone(),
+                ctx.base.clone(),
+                ctx.users.clone(),
+                events.clone(),
+            );
+            load::par_map(users.len(), self.conc(), move |i| {
+                let (client, base, users, events) =
+                    (client.clone(), base.clone(), users.clone(), events.clone());
+                async move {
+                    let (event, token) = &events[i % events.len()];
+                    let body = serde_json::json!({ "invitation": token });
+                    api::register_with(&client, &base, &users[i].bearer, event, &body).await
+                }
+            })
+            .await?;
+        }
+        let (users, private) = (ctx.users.clone(), events.clone());
+        let make: Arc<load::MakeRequest> = Arc::new(move |_, rng| {
+            let i = rng.random_range(0..users.len());
+            let (event, _) = &private[i % private.len()];
+            load::request(
+                Method::GET,
+                &format!("/api/v1/events/{event}"),
+                Some(&users[i].bearer),
+                None,
+            )
+        });
+        self.measure(ctx, PRIVATE_GET, make, 200, None).await?;
+        let users = ctx.users.clone();
+        let make: Arc<load::MakeRequest> = Arc::new(move |_, rng| {
+            let u = &users[rng.random_range(0..users.len())];
+            load::request(
+                Method::GET,
+                "/api/v1/events?limit=20",
+                Some(&u.bearer),
+                None,
+            )
+        });
+        self.measure(ctx, PRIVATE_LIST, make, 200, None).await
+    }
+
+    /// Batch check-in: events with `scans` registrations each, their batch uploaded twice.
+    async fn check_in(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
+        let scans = ctx.users.len().min(1000);
+        let rounds = if self.args.smoke { 1 } else { 5 };
+        let organizer = ctx.users[0].bearer.clone();
+        let mut result = crate::report::CheckIns {
+            backend: ctx.backend.name().to_owned(),
+            scans,
+            first_seconds: Vec::new(),
+            repeat_seconds: Vec::new(),
+        };
+        for round in 0..rounds {
+            let body = api::event_body("Door", round, None, false);
+            let event = api::create_event(&ctx.client, &ctx.base, &organizer, &body).await?;
+            let attendees = {
+                let (client, base, users, event) = (
+                    ctx.client.clone(),
+                    ctx.base.clone(),
+                    ctx.users.clone(),
+                    event.clone(),
+                );
+                load::par_map(scans, self.conc(), move |i| {
+                    let (client, base, users, event) =
+                        (client.clone(), base.clone(), users.clone(), event.clone());
+                    async move {
+                        let body = serde_json::json!({});
+                        api::register_with(&client, &base, &users[i].bearer, &event, &body).await
+                    }
+                })
+                .await?
+            };
+            let started = std::time::Instant::now();
+            let checked =
+                api::check_in(&ctx.client, &ctx.base, &organizer, &event, &attendees).await?;
+            result.first_seconds.push(started.elapsed().as_secs_f64());
+            let started = std::time::Instant::now();
+            let again =
+                api::check_in(&ctx.client, &ctx.base, &organizer, &event, &attendees).await?;
+            result.repeat_seconds.push(started.elapsed().as_secs_f64());
+            if checked != scans || again != 0 {
+                self.failures.push(format!(
+                    "{}: check-in of {scans} scans checked in {checked}, then {again}",
+                    ctx.backend.name()
+                ));
+            }
+        }
+        eprintln!(
+            "  batch check-in of {scans} scans: first {:?} s, again {:?} s",
+            result.first_seconds, result.repeat_seconds
+        );
+        self.report.check_ins.push(result);
+        Ok(())
     }
 
     async fn create(&mut self, ctx: &Ctx) -> anyhow::Result<()> {

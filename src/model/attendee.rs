@@ -57,8 +57,8 @@ pub struct AttendeeCreate {
     #[serde(default)]
     pub user_id: Option<Uuid>,
     /// An invitation token: required to register for a private event (unless the caller is
-    /// its organizer, a co-organizer or an administrator); on a public event it is checked
-    /// and takes a use too.
+    /// its organizer, a co-organizer or an administrator); on a public event it is optional,
+    /// and one that is sent must be usable (else 409) and takes a use.
     #[oai(nullable, validator(max_length = 512))]
     #[serde(default)]
     pub invitation: Option<String>,

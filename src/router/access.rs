@@ -154,7 +154,8 @@ impl AccessApi {
 
     /// Remove a user from the staff
     ///
-    /// Organizer or administrator.
+    /// They lose their role on this event at once (organizer or administrator); 404 when
+    /// they are not staff.
     #[oai(
         path = "/events/:id/staff/:user_id",
         method = "delete",

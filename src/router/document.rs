@@ -16,11 +16,12 @@
 use serde_json::{Map, Value, json};
 
 /// Order of the tags section: as a reader meets the API.
-const TAG_ORDER: [&str; 7] = [
+const TAG_ORDER: [&str; 8] = [
     "Auth",
     "Users",
     "Events",
     "Attendees",
+    "Access",
     "Changes",
     "Webhooks",
     "Health",
@@ -110,6 +111,11 @@ fn request_example(operation_id: &str) -> Option<Value> {
             "description": "CRM sync"
         }),
         "patchWebhook" => json!([{"op": "replace", "path": "/active", "value": false}]),
+        "putStaff" => json!({"role": "checker"}),
+        "createInvitation" => json!({"max_uses": 20}),
+        "checkIn" => json!({
+            "scans": [{"attendee_id": "0192f3a4-5b6c-7d8e-9f00-112233445566", "scanned_at": "2026-03-01T18:05:00Z"}]
+        }),
         _ => return None,
     })
 }

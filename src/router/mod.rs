@@ -25,21 +25,19 @@ use poem_openapi::{ContactObject, LicenseObject, OpenApiService, ServerObject};
 
 use crate::{config::Config, state::AppState};
 
+/// Every group of operations, in the order the document lists them.
+pub type Apis = (
+    health::HealthApi,
+    users::UsersApi,
+    sessions::SessionsApi,
+    events::EventsApi,
+    access::AccessApi,
+    changes::ChangesApi,
+    webhooks::WebhooksApi,
+);
+
 /// The OpenAPI service with every operation.
-pub fn api_service(
-    state: &AppState,
-) -> OpenApiService<
-    (
-        health::HealthApi,
-        users::UsersApi,
-        sessions::SessionsApi,
-        events::EventsApi,
-        access::AccessApi,
-        changes::ChangesApi,
-        webhooks::WebhooksApi,
-    ),
-    (),
-> {
+pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             health::HealthApi {

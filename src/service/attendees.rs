@@ -383,7 +383,7 @@ fn scan_times(batch: &CheckInBatch, now: UtcDateTime) -> Result<Vec<(Uuid, UtcDa
         })
         .map(|(i, _)| {
             FieldError::new(
-                &format!("scans[{i}].scanned_at"),
+                format!("scans[{i}].scanned_at"),
                 "must not be in the future",
             )
         })

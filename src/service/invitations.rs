@@ -79,13 +79,13 @@ pub(crate) async fn is_usable(
     }))
 }
 
-/// The error for an invitation that does not admit to the public event it was sent for.
+/// The error for an invitation that does not admit to the public event it was sent for: a
+/// conflict with its state (unknown, expired, revoked or used up).
 pub(crate) fn unusable_on_public_event() -> Error {
-    Error::Validation(vec![FieldError::new(
-        "invitation",
-        "is not a usable invitation to this event (unknown, expired, revoked or used up); \
-         registering for a public event needs none",
-    )])
+    Error::conflict(
+        "the invitation sent is unknown, expired, revoked or used up; registering for a public \
+         event needs none",
+    )
 }
 
 /// The 410 for an invitation that no longer admits anyone.

@@ -227,7 +227,7 @@ backend_tests! {
         // An invitation to a public event is checked too.
         let public = app.published_event(&organizer.token, json!({})).await;
         let user = app.user().await;
-        register_with(&app, &user, &public, "nonsense").await.expect_field_error("invitation");
+        register_with(&app, &user, &public, "nonsense").await.expect_problem(409);
         let public_invite = invite(&app, &organizer.token, &public, json!({})).await;
         let t = public_invite.body["token"].as_str().expect("token").to_owned();
         register_with(&app, &user, &public, &t).await.expect(201);
@@ -386,8 +386,8 @@ backend_tests! {
         let batch: Vec<Value> = records.iter().map(|id| json!({"attendee_id": id})).collect();
         let body = json!(batch);
         let (one, two) = tokio::join!(
-            check_in(&app, &organizer.token, &event, body.clone()),
-            check_in(&app, &organizer.token, &event, body),
+            check_in(app, &organizer.token, event, body.clone()),
+            check_in(app, &organizer.token, event, body),
         );
         one.expect(200);
         two.expect(200);

@@ -677,6 +677,31 @@ const WRITES: &[(&str, &str, &[&str])] = &[
         "/api/v1/events/{id}/attendees/{attendee_id}",
         &["attendee.cancelled"],
     ),
+    (
+        "put",
+        "/api/v1/events/{id}/staff/{user_id}",
+        &["staff.changed"],
+    ),
+    (
+        "delete",
+        "/api/v1/events/{id}/staff/{user_id}",
+        &["staff.changed"],
+    ),
+    (
+        "post",
+        "/api/v1/events/{id}/invitations",
+        &["invitation.created"],
+    ),
+    (
+        "delete",
+        "/api/v1/events/{id}/invitations/{invitation_id}",
+        &["invitation.revoked"],
+    ),
+    (
+        "post",
+        "/api/v1/events/{id}/check-ins",
+        &["attendee.checked_in"],
+    ),
     // Webhooks are the caller's own configuration, not a change of an event.
     ("post", "/api/v1/webhooks", &[]),
     ("patch", "/api/v1/webhooks/{id}", &[]),

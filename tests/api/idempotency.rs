@@ -675,6 +675,65 @@ async fn exercise_every_write(app: &TestApp) -> BTreeSet<String> {
     )
     .await;
     mark("DELETE /api/v1/events/{id}/attendees/{attendee_id}");
+    let door = twice(
+        app,
+        Method::POST,
+        &format!("/api/v1/events/{id}/attendees"),
+        Some(&admin.token),
+        Some(json!({})),
+        201,
+    )
+    .await;
+    twice(
+        app,
+        Method::POST,
+        &format!("/api/v1/events/{id}/check-ins"),
+        Some(&organizer.token),
+        Some(json!({"scans": [{"attendee_id": id_of(&door)}]})),
+        200,
+    )
+    .await;
+    mark("POST /api/v1/events/{id}/check-ins");
+    twice(
+        app,
+        Method::PUT,
+        &format!("/api/v1/events/{id}/staff/{}", attendee.id),
+        Some(&organizer.token),
+        Some(json!({"role": "checker"})),
+        201,
+    )
+    .await;
+    mark("PUT /api/v1/events/{id}/staff/{user_id}");
+    twice(
+        app,
+        Method::DELETE,
+        &format!("/api/v1/events/{id}/staff/{}", attendee.id),
+        Some(&organizer.token),
+        None,
+        204,
+    )
+    .await;
+    mark("DELETE /api/v1/events/{id}/staff/{user_id}");
+    let invitation = twice(
+        app,
+        Method::POST,
+        &format!("/api/v1/events/{id}/invitations"),
+        Some(&organizer.token),
+        Some(json!({"max_uses": 3})),
+        201,
+    )
+    .await;
+    mark("POST /api/v1/events/{id}/invitations");
+    twice(
+        app,
+        Method::DELETE,
+        &format!("/api/v1/events/{id}/invitations/{}", id_of(&invitation)),
+        Some(&organizer.token),
+        None,
+        204,
+    )
+    .await;
+    mark("DELETE /api/v1/events/{id}/invitations/{invitation_id}");
     twice(
         app,
         Method::DELETE,
@@ -705,6 +764,12 @@ async fn exercise_every_write(app: &TestApp) -> BTreeSet<String> {
             "attendee.registered",
             "attendee.checked_in",
             "attendee.cancelled",
+            "attendee.registered",
+            "attendee.checked_in",
+            "staff.changed",
+            "staff.changed",
+            "invitation.created",
+            "invitation.revoked",
             "event.deleted",
         ],
         "each write recorded its changes once"

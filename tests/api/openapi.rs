@@ -194,6 +194,39 @@ const ERROR_STATUSES: &[(&str, &[&str])] = &[
         ],
     ),
     ("listAttendees", &["400", "401", "403", "404", "500", "503"]),
+    ("listStaff", &["401", "403", "404", "500", "503"]),
+    (
+        "putStaff",
+        &[
+            "400", "401", "403", "404", "409", "413", "415", "422", "500", "503",
+        ],
+    ),
+    (
+        "deleteStaff",
+        &["400", "401", "403", "404", "409", "422", "500", "503"],
+    ),
+    (
+        "createInvitation",
+        &[
+            "400", "401", "403", "404", "409", "413", "415", "422", "500", "503",
+        ],
+    ),
+    (
+        "listInvitations",
+        &["400", "401", "403", "404", "500", "503"],
+    ),
+    ("getInvitation", &["401", "403", "404", "500", "503"]),
+    (
+        "revokeInvitation",
+        &["400", "401", "403", "404", "409", "422", "500", "503"],
+    ),
+    ("getInvitationByToken", &["400", "404", "410", "500", "503"]),
+    (
+        "checkIn",
+        &[
+            "400", "401", "403", "404", "409", "413", "415", "422", "500", "503",
+        ],
+    ),
     ("getAttendee", &["401", "404", "500", "503"]),
     (
         "patchAttendee",
@@ -777,7 +810,7 @@ backend_tests! {
             .collect();
         assert_eq!(
             tags,
-            ["Auth", "Users", "Events", "Attendees", "Changes", "Webhooks", "Health"]
+            ["Auth", "Users", "Events", "Attendees", "Access", "Changes", "Webhooks", "Health"]
         );
     }
 
@@ -789,7 +822,7 @@ backend_tests! {
             let security = op["security"].as_array().unwrap_or_else(|| panic!("{id} states security"));
             match id {
                 "createUser" | "createToken" | "refreshToken" | "logout" | "live" | "ready"
-                | "health" => {
+                | "health" | "getInvitationByToken" => {
                     assert!(security.is_empty(), "{method} {path} is public: {security:?}")
                 }
                 "listEvents" | "getEvent" | "listEventChanges" | "streamEvent" => {
@@ -1053,7 +1086,7 @@ backend_tests! {
         let me = app.get("/api/v1/users/me", Some(&organizer.token)).await;
         for (schema, body, nullable) in [
             ("EventRead", &event.body, &["capacity", "available_seats"][..]),
-            ("AttendeeRead", &attendee.body, &["waitlist_position"][..]),
+            ("AttendeeRead", &attendee.body, &["waitlist_position", "checked_in_at"][..]),
             ("UserRead", &me.body, &[][..]),
         ] {
             let documented = &spec["components"]["schemas"][schema];
@@ -1115,6 +1148,17 @@ backend_tests! {
         app.patch(&attendee_path, Some(&token), example("patchAttendee"), None)
             .await
             .expect(200);
+        let staff_path = format!("{event_path}/staff/{}", app.user().await.id);
+        let staffed = app
+            .send(app.request(reqwest::Method::PUT, &staff_path, Some(&token)).json(&example("putStaff")))
+            .await;
+        staffed.expect(201);
+        app.post(&format!("{event_path}/invitations"), Some(&token), example("createInvitation"))
+            .await
+            .expect(201);
+        let scanned = app.post(&format!("{event_path}/check-ins"), Some(&token), example("checkIn")).await;
+        scanned.expect(200);
+        assert_eq!(scanned.body["results"][0]["result"], "not_found");
         // The session examples have the shape of a refresh token; the token itself is made up.
         app.post("/api/v1/auth/refresh", None, example("refreshToken"))
             .await
