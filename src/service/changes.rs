@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{
     Caller, Error, Result,
-    policy::{self, Action},
+    policy::{self, AccountAction, Action},
 };
 use crate::{
     entity::{change, event},
@@ -132,11 +132,12 @@ pub fn to_api(row: change::Model, detail: Detail) -> Result<Change> {
     })
 }
 
-/// The detail an event's changes show to a caller.
-pub fn detail_for(caller: Option<&Caller>, manages: bool) -> Detail {
-    match caller {
-        Some(c) if c.is_admin() || manages => Detail::Full,
-        _ => Detail::CountsOnly,
+/// The detail an event's changes show to a caller who may (or may not) see their details.
+pub fn detail_for(sees_details: bool) -> Detail {
+    if sees_details {
+        Detail::Full
+    } else {
+        Detail::CountsOnly
     }
 }
 
@@ -251,7 +252,7 @@ impl ChangeFeed {
             let (event, standing) = policy::visible(&self.db, caller, Some(event)).await?;
             let manages = policy::may(standing, Action::SeeChangeDetails, &event);
             return Ok(FeedAccess {
-                detail: detail_for(caller, manages),
+                detail: detail_for(manages),
                 current_seq: event.change_seq,
                 event: Some(event),
             });
@@ -265,12 +266,15 @@ impl ChangeFeed {
         let organizer = state["organizer_id"]
             .as_str()
             .and_then(|s| Uuid::parse_str(s).ok());
-        let manages = caller.is_some_and(|c| c.is_admin() || Some(c.id) == organizer);
+        // Its staff went with it: the organizer and administrators remain.
+        let manages = caller.is_some_and(|c| {
+            Some(c.id) == organizer || policy::may_account(c, AccountAction::Administer)
+        });
         if (state["status"] == "draft" || state["visibility"] == "private") && !manages {
             return Err(Error::NotFound("event"));
         }
         Ok(FeedAccess {
-            detail: detail_for(caller, manages),
+            detail: detail_for(manages),
             current_seq: last.seq,
             event: None,
         })
@@ -315,7 +319,7 @@ impl ChangeFeed {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<crate::model::GlobalChangePage> {
-        if !caller.is_admin() {
+        if !policy::may_account(caller, AccountAction::Administer) {
             return Err(Error::Forbidden(
                 "only administrators may read the global change feed".into(),
             ));

@@ -41,11 +41,6 @@ impl Caller {
     pub fn is_admin(&self) -> bool {
         self.role == user::Role::Admin
     }
-
-    /// Whether the caller is `user_id` or an administrator.
-    pub fn is_self_or_admin(&self, user_id: Uuid) -> bool {
-        self.id == user_id || self.is_admin()
-    }
 }
 
 /// What a request refused for conflicting with current state.

@@ -13,6 +13,10 @@
 //! | delete it, manage staff | admin, organizer |
 //! | list staff, read attendance, check in, see change details | admin, organizer, staff |
 //! | receive its changes by webhook | admin, organizer, co-organizer |
+//!
+//! Beyond events ([`may_account`]): a user's account and what it owns (webhooks) are theirs
+//! and administrators'; listing users, giving roles and the global change feed are
+//! administrators' only.
 
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -183,6 +187,23 @@ pub(crate) fn require(
         Ok(())
     } else {
         Err(Error::Forbidden(refusal.to_owned()))
+    }
+}
+
+/// Something a signed-in caller may want to do beyond a single event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountAction {
+    /// Read, change or delete the account of this user, or what it owns (its webhooks).
+    Own(Uuid),
+    /// Administer: list users, give roles, read the global change feed, see every webhook.
+    Administer,
+}
+
+/// Whether the caller may do `action`: to their own account, or as an administrator.
+pub fn may_account(caller: &Caller, action: AccountAction) -> bool {
+    match action {
+        AccountAction::Own(user_id) => caller.id == user_id || caller.is_admin(),
+        AccountAction::Administer => caller.is_admin(),
     }
 }
 

@@ -13,6 +13,7 @@ use super::{
     begin_write, commit_or_rollback,
     idempotency::{Claim, Idempotency, Keyed, Written},
     patch::{self, Access, Precondition},
+    policy::{self, AccountAction},
     totals::EventCountCache,
 };
 use crate::{
@@ -158,7 +159,7 @@ impl UserService {
 
     async fn visible(&self, caller: &Caller, id: Uuid) -> Result<user::Model> {
         // Others' accounts are not even acknowledged to exist.
-        if !caller.is_self_or_admin(id) {
+        if !policy::may_account(caller, AccountAction::Own(id)) {
             return Err(Error::NotFound("user"));
         }
         repository::users::find_by_id(&self.db, id)
@@ -174,7 +175,7 @@ impl UserService {
         limit: u32,
         offset: u64,
     ) -> Result<Page<UserRead>> {
-        if !caller.is_admin() {
+        if !policy::may_account(caller, AccountAction::Administer) {
             return Err(Error::Forbidden(
                 "only administrators may list users".into(),
             ));
@@ -221,7 +222,7 @@ impl UserService {
     ) -> Result<Written<UserRead>> {
         let access = |member: &str| match member {
             "email" | "full_name" | "password" => Access::Writable,
-            "role" if caller.is_admin() => Access::Writable,
+            "role" if policy::may_account(caller, AccountAction::Administer) => Access::Writable,
             "role" => Access::Forbidden,
             _ => Access::ReadOnly,
         };
@@ -301,7 +302,7 @@ impl UserService {
         let result = async {
             let txn = write.txn();
             // Others' accounts are not even acknowledged to exist.
-            if !caller.is_self_or_admin(id) {
+            if !policy::may_account(caller, AccountAction::Own(id)) {
                 return Err(Error::NotFound("user"));
             }
             let current = repository::users::find_by_id(txn, id)

@@ -39,7 +39,7 @@ use super::{
     commit_or_rollback, events, finish_background_write,
     idempotency::{Idempotency, Keyed, Written},
     patch::{self, Access, Precondition},
-    policy::{self, Action},
+    policy::{self, AccountAction, Action},
 };
 use crate::{
     config::Config,
@@ -327,7 +327,7 @@ fn url_refused(reason: String) -> Error {
 /// Whether `caller` may see and change `hook`; others get 404, as if it did not exist.
 fn owned(caller: &Caller, hook: Option<webhook::Model>) -> Result<webhook::Model> {
     match hook {
-        Some(h) if caller.is_self_or_admin(h.owner_id) => Ok(h),
+        Some(h) if policy::may_account(caller, AccountAction::Own(h.owner_id)) => Ok(h),
         _ => Err(Error::NotFound("webhook")),
     }
 }
@@ -341,18 +341,18 @@ async fn may_receive(
     event: Option<&event::Model>,
     change_data: &str,
 ) -> Result<bool> {
-    if owner.is_admin() {
-        return Ok(true);
-    }
     Ok(match event {
         Some(e) => {
             let standing = policy::standing(db, Some(owner), e).await?;
             policy::may(standing, Action::ReceiveWebhooks, e)
         }
-        None => serde_json::from_str::<serde_json::Value>(change_data)
-            .ok()
-            .and_then(|d| d["organizer_id"].as_str().map(str::to_owned))
-            .is_some_and(|organizer| organizer == owner.id.to_string()),
+        None => {
+            policy::may_account(owner, AccountAction::Administer)
+                || serde_json::from_str::<serde_json::Value>(change_data)
+                    .ok()
+                    .and_then(|d| d["organizer_id"].as_str().map(str::to_owned))
+                    .is_some_and(|organizer| organizer == owner.id.to_string())
+        }
     })
 }
 
@@ -485,7 +485,7 @@ impl WebhookService {
         limit: u32,
         offset: u64,
     ) -> Result<Page<WebhookRead>> {
-        let owner = (!caller.is_admin()).then_some(caller.id);
+        let owner = (!policy::may_account(caller, AccountAction::Administer)).then_some(caller.id);
         let (items, total) =
             repository::webhooks::page(&self.db, owner, u64::from(limit), offset).await?;
         Ok(Page {

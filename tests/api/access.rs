@@ -442,3 +442,34 @@ backend_tests! {
         invite(&app, &checker.token, &event, json!({})).await.expect_problem(403);
     }
 }
+
+backend_tests! {
+    async fn a_private_event_streams_only_to_who_may_see_it(app) {
+        let organizer = app.user().await;
+        let attendee = app.user().await;
+        let stranger = app.user().await;
+        let event = private_event(&app, &organizer, json!({})).await;
+        app.register_user(&organizer.token, &event, &attendee.id).await.expect(201);
+        let path = format!("/api/v1/events/{event}/stream");
+        let refused = app.request(Method::GET, &path, Some(&stranger.token)).send().await.expect("sent");
+        assert_eq!(refused.status().as_u16(), 404);
+        let anonymous = app.request(Method::GET, &path, None).send().await.expect("sent");
+        assert_eq!(anonymous.status().as_u16(), 404);
+        let mut open = app.request(Method::GET, &path, Some(&attendee.token)).send().await.expect("sent");
+        assert_eq!(open.status().as_u16(), 200);
+        let first = open.chunk().await.expect("chunk").expect("the snapshot");
+        assert!(String::from_utf8_lossy(&first).contains("event: snapshot"));
+    }
+
+    async fn co_organizers_may_subscribe_webhooks_to_the_event_and_checkers_may_not(app) {
+        let organizer = app.user().await;
+        let co = app.user().await;
+        let checker = app.user().await;
+        let event = app.published_event(&organizer.token, json!({})).await;
+        put_staff(&app, &organizer.token, &event, &co.id, "co_organizer").await.expect(201);
+        put_staff(&app, &organizer.token, &event, &checker.id, "checker").await.expect(201);
+        let hook = json!({"url": "https://hooks.example.invalid/in", "event_id": event, "active": false});
+        app.post("/api/v1/webhooks", Some(&co.token), hook.clone()).await.expect(201);
+        app.post("/api/v1/webhooks", Some(&checker.token), hook).await.expect_problem(403);
+    }
+}

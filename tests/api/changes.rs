@@ -765,6 +765,38 @@ backend_tests! {
         )
         .await
         .expect(200);
+        let helper = app.user().await;
+        let staff = format!("/api/v1/events/{event}/staff/{}", helper.id);
+        app.send(
+            app.request(reqwest::Method::PUT, &staff, Some(&organizer.token))
+                .json(&json!({"role": "checker"})),
+        )
+        .await
+        .expect(201);
+        app.delete(&staff, Some(&organizer.token)).await.expect(204);
+        let invitation = app
+            .post(
+                &format!("/api/v1/events/{event}/invitations"),
+                Some(&organizer.token),
+                json!({}),
+            )
+            .await;
+        invitation.expect(201);
+        app.delete(
+            invitation.header("location").expect("Location"),
+            Some(&organizer.token),
+        )
+        .await
+        .expect(204);
+        let door = app.register(&helper.token, &event).await;
+        door.expect(201);
+        app.post(
+            &format!("/api/v1/events/{event}/check-ins"),
+            Some(&organizer.token),
+            json!({"scans": [{"attendee_id": door.body["id"]}]}),
+        )
+        .await
+        .expect(200);
         let leaver = app.user().await;
         app.register(&leaver.token, &event).await.expect(201);
         app.delete(&format!("/api/v1/users/{}", leaver.id), Some(&leaver.token))
@@ -780,6 +812,12 @@ backend_tests! {
             "attendee.checked_in",
             "attendee.cancelled",
             "event.updated",
+            "staff.changed",
+            "staff.changed",
+            "invitation.created",
+            "invitation.revoked",
+            "attendee.registered",
+            "attendee.checked_in",
             "attendee.registered",
             "attendee.cancelled",
             "event.deleted",
