@@ -4,10 +4,7 @@ use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{
-    AttendeeRead,
-    common::{Nullable, Timestamp},
-};
+use super::common::{Nullable, Timestamp};
 use crate::entity::{event, event_staff, invitation};
 
 /// A staff role on an event.
@@ -165,12 +162,13 @@ pub struct InvitationCreated {
 /// Request to create an invitation.
 #[derive(Debug, Clone, Default, Object, Deserialize)]
 pub struct InvitationCreate {
-    /// Registrations it admits, 1 to 10000 (default 1).
-    #[oai(validator(minimum(value = "1"), maximum(value = "10000")), default)]
+    /// Registrations it admits, 1 to 10000; absent or null for 1.
+    #[oai(validator(minimum(value = "1"), maximum(value = "10000")), nullable)]
     #[serde(default)]
     pub max_uses: Option<i64>,
-    /// End of validity: in the future, at most one year ahead (default: 7 days from now).
-    #[oai(default)]
+    /// End of validity: in the future, at most one year ahead; absent or null for 7 days
+    /// from now.
+    #[oai(nullable)]
     #[serde(default)]
     pub expires_at: Option<Timestamp>,
 }
@@ -225,7 +223,7 @@ pub struct Scan {
     pub attendee_id: Uuid,
     /// When it was scanned (UTC); absent or null means now. At most 5 minutes ahead of the
     /// server's clock.
-    #[oai(default)]
+    #[oai(nullable)]
     #[serde(default)]
     pub scanned_at: Option<Timestamp>,
 }
@@ -263,8 +261,6 @@ pub struct ScanResult {
     /// When the record was checked in (the first scan's time); null unless `checked_in` or
     /// `already_checked_in`.
     pub checked_in_at: Nullable<Timestamp>,
-    /// The record after the batch; null for `not_found`.
-    pub attendee: Nullable<AttendeeRead>,
 }
 
 /// One result per scan, in the order of the scans.

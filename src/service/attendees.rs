@@ -431,7 +431,6 @@ fn scan_results(
                     })
                     .map(Timestamp::from)
                     .into(),
-                attendee: record.map(|a| AttendeeRead::from(a.clone())).into(),
             }
         })
         .collect()
