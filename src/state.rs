@@ -13,7 +13,10 @@ use crate::{
         events::EventService,
         health::HealthService,
         idempotency::Idempotency,
+        imports::ImportService,
         live::ChangeHub,
+        operations::Operations,
+        reports::ReportService,
         sessions::Sessions,
         totals::EventCountCache,
         users::UserService,
@@ -42,6 +45,12 @@ pub struct AppState {
     pub idempotency: Idempotency,
     /// Webhooks and their deliveries (delivered by a worker).
     pub webhooks: WebhookService,
+    /// Attendance statistics and exports.
+    pub reports: ReportService,
+    /// Event import jobs (run by a worker).
+    pub imports: ImportService,
+    /// The metrics endpoint.
+    pub operations: Operations,
 }
 
 impl AppState {
@@ -66,8 +75,21 @@ impl AppState {
         )?);
         let event_totals = Arc::new(EventCountCache::default());
         let hub = Arc::new(ChangeHub::new(db.clone(), config.max_streams as usize));
+        let operations = Operations::new(
+            db.clone(),
+            hub.clone(),
+            config.metrics_enabled.then(crate::metric::install),
+            config.metrics_token.clone(),
+            config.db_max_connections,
+        );
         let changes = ChangeFeed::new(db.clone(), hub, config.changes_retention_days);
         let idempotency = Idempotency::new(db.clone(), config.idempotency_ttl_seconds, &secret);
+        let imports = ImportService::new(
+            db.clone(),
+            event_totals.clone(),
+            idempotency.clone(),
+            std::time::Duration::from_secs(config.import_lease_seconds),
+        );
         let webhooks = WebhookService::new(db.clone(), &config, &secret, idempotency.clone())?;
         Ok(Self {
             auth: AuthService::new(
@@ -96,6 +118,9 @@ impl AppState {
                 idempotency.clone(),
             ),
             attendees: AttendeeService::new(db.clone(), changes.clone(), idempotency.clone()),
+            reports: ReportService::new(db.clone()),
+            imports,
+            operations,
             health: HealthService::new(db),
             changes,
             idempotency,

@@ -110,6 +110,10 @@ fn request_example(operation_id: &str) -> Option<Value> {
             "description": "CRM sync"
         }),
         "patchWebhook" => json!([{"op": "replace", "path": "/active", "value": false}]),
+        "createImport" => json!(
+            "title,location,starts_at,ends_at,capacity,status\n\
+             Rust meetup,Berlin,2030-03-01T18:00:00Z,2030-03-01T21:00:00Z,50,published\n"
+        ),
         _ => return None,
     })
 }
