@@ -7,14 +7,21 @@ use uuid::Uuid;
 use super::Result;
 use crate::{entity::attendee::AttendeeStatus, time::UtcDateTime};
 
-/// An hour bucket as whole hours since the Unix epoch, in the backend's own SQL: timestamps
-/// are `timestamptz` on PostgreSQL and RFC 3339 text on SQLite.
-fn hour_of(backend: DbBackend, column: &str) -> String {
+/// `(hour, n)` rows of `table` counted per UTC hour of `column`, the hour as whole hours
+/// since the Unix epoch, in the backend's own SQL: timestamps are `timestamptz` on PostgreSQL
+/// (truncated to the hour in UTC, whatever the session's time zone, and turned into a number
+/// once per group rather than per row) and RFC 3339 text on SQLite.
+fn hourly_sql(backend: DbBackend, table: &str, column: &str, filter: &str) -> String {
     match backend {
-        DbBackend::Postgres => {
-            format!("CAST(FLOOR(EXTRACT(EPOCH FROM {column}) / 3600) AS BIGINT)")
-        }
-        _ => format!("(CAST(strftime('%s', {column}) AS INTEGER) / 3600)"),
+        DbBackend::Postgres => format!(
+            "SELECT CAST(EXTRACT(EPOCH FROM h) AS BIGINT) / 3600 AS hour, n FROM \
+             (SELECT date_trunc('hour', {column} AT TIME ZONE 'UTC') AS h, COUNT(*) AS n \
+              FROM {table} WHERE {filter} GROUP BY 1) t ORDER BY 1"
+        ),
+        _ => format!(
+            "SELECT CAST(strftime('%s', {column}) AS INTEGER) / 3600 AS hour, COUNT(*) AS n \
+             FROM {table} WHERE {filter} GROUP BY 1 ORDER BY 1"
+        ),
     }
 }
 
@@ -81,12 +88,13 @@ pub async fn changes_per_hour(
 ) -> Result<Vec<HourCount>> {
     // The type is one of ours, never the caller's text; it is still bound, not spliced.
     let backend = db.get_database_backend();
-    let hour = hour_of(backend, "occurred_at");
     let stmt = Statement::from_sql_and_values(
         backend,
-        format!(
-            "SELECT {hour} AS hour, COUNT(*) AS n FROM changes WHERE event_id = $1 AND kind = $2 \
-             GROUP BY 1 ORDER BY 1"
+        hourly_sql(
+            backend,
+            "changes",
+            "occurred_at",
+            "event_id = $1 AND kind = $2",
         ),
         [event_id.into(), kind.into()],
     );
@@ -101,12 +109,9 @@ async fn per_hour(
     event_id: Uuid,
 ) -> Result<Vec<HourCount>> {
     let backend = db.get_database_backend();
-    let hour = hour_of(backend, column);
     let stmt = Statement::from_sql_and_values(
         backend,
-        format!(
-            "SELECT {hour} AS hour, COUNT(*) AS n FROM {table} WHERE {filter} GROUP BY 1 ORDER BY 1"
-        ),
+        hourly_sql(backend, table, column, filter),
         [event_id.into()],
     );
     Ok(HourCount::find_by_statement(stmt).all(db).await?)
