@@ -252,3 +252,38 @@ async fn max_import_bytes_is_configurable() {
     .await
     .expect(202);
 }
+
+/// Two instances on one PostgreSQL database share the queue: every job is imported once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "TEST_DATABASE_URL is unset: PostgreSQL not tested"
+)]
+async fn two_instances_import_each_job_exactly_once() {
+    let app = crate::helpers::postgres_app().await;
+    let other = app.second_instance().await;
+    let user = app.user().await;
+    let mut locations = Vec::new();
+    for job in 0..6 {
+        let mut body = HEADER.to_owned();
+        for i in 0..50 {
+            body.push_str(&row(job * 100 + i));
+        }
+        // Half the uploads through each instance, so both workers are woken.
+        let server = if job % 2 == 0 { &app } else { &other };
+        let resp = upload(server, Some(&user.token), "text/csv", body).await;
+        resp.expect(202);
+        locations.push(resp.header("location").expect("Location").to_owned());
+    }
+    for location in &locations {
+        let job = finished(&app, &user.token, location).await;
+        assert_eq!(job["status"], "completed", "{job}");
+    }
+    assert_eq!(event_count(&app).await, 300, "each row imported once");
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM imports WHERE attempts <> 1")
+            .await,
+        0,
+        "no job was claimed twice"
+    );
+}

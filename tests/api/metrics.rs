@@ -146,3 +146,70 @@ async fn the_webhook_queue_gauges_are_read_at_scrape_time() {
     let scrape_before = scrape(&app, None).await;
     assert_eq!(value(&scrape_before, "webhook_queue_depth", &[]), Some(0.0));
 }
+
+/// A webhook receiver on loopback that answers every delivery with 500.
+async fn failing_receiver() -> String {
+    use poem::listener::{Acceptor, Listener, TcpListener};
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("binding a receiver port");
+    let addr = *acceptor.local_addr()[0]
+        .as_socket_addr()
+        .expect("a socket address");
+    let endpoint = poem::endpoint::make_sync(|_| poem::http::StatusCode::INTERNAL_SERVER_ERROR);
+    tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor)
+            .run(endpoint)
+            .await;
+    });
+    format!("http://{addr}/hook")
+}
+
+/// A failed webhook attempt is counted as `retrying`, and the delivery it leaves pending
+/// shows in the queue's depth and age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_outcomes_and_the_queue_show_a_failing_receiver() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.webhook_allow_private_targets = true;
+        c.webhook_poll_ms = 50;
+        c.webhook_timeout_ms = 500;
+    })
+    .await
+    .expect("sqlite");
+    let url = failing_receiver().await;
+    let organizer = app.user().await;
+    app.post(
+        "/api/v1/webhooks",
+        Some(&organizer.token),
+        json!({"url": url}),
+    )
+    .await
+    .expect(201);
+    app.published_event(&organizer.token, json!({})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let attempted = app
+            .scalar_i64("SELECT COUNT(*) FROM webhook_deliveries WHERE attempts > 0 AND last_error IS NOT NULL")
+            .await;
+        if attempted > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery was attempted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let scrape = scrape(&app, None).await;
+    assert!(
+        value(
+            &scrape,
+            "webhook_deliveries_total",
+            &[("outcome", "retrying")]
+        )
+        .is_some_and(|v| v >= 1.0)
+    );
+    assert!(value(&scrape, "webhook_queue_depth", &[]).is_some_and(|v| v >= 1.0));
+    assert!(value(&scrape, "webhook_oldest_pending_age_seconds", &[]).is_some_and(|v| v >= 0.0));
+}
