@@ -4,7 +4,7 @@ use poem_openapi::{Enum, Object};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Timestamp;
+use super::{Nullable, Timestamp};
 use crate::entity::import;
 
 /// Most row errors a job keeps.
@@ -36,14 +36,35 @@ impl From<import::ImportStatus> for ImportStatus {
 }
 
 /// Why a row (or the file) could not be imported.
-#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
 pub struct ImportError {
     /// The data row, from 1 (the header row is not counted); 0 for the file or its header.
     pub row: u64,
     /// The column, as named in the header; null when the problem is the row's shape.
+    pub field: Nullable<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A problem of an import file as the job stores it (JSON in `imports.errors`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowProblem {
+    /// The data row, from 1; 0 for the file or its header.
+    pub row: u64,
+    /// The column, if the problem is one cell's.
     pub field: Option<String>,
     /// What is wrong.
     pub message: String,
+}
+
+impl From<RowProblem> for ImportError {
+    fn from(p: RowProblem) -> Self {
+        Self {
+            row: p.row,
+            field: p.field.into(),
+            message: p.message,
+        }
+    }
 }
 
 /// An import job: a CSV of events, imported all together or not at all.
@@ -62,9 +83,9 @@ pub struct ImportJob {
     /// Upload time.
     pub created_at: Timestamp,
     /// When processing began (null while queued).
-    pub started_at: Option<Timestamp>,
-    /// When the job completed or failed.
-    pub finished_at: Option<Timestamp>,
+    pub started_at: Nullable<Timestamp>,
+    /// When the job completed or failed (null until then).
+    pub finished_at: Nullable<Timestamp>,
 }
 
 impl From<import::Model> for ImportJob {
@@ -74,10 +95,14 @@ impl From<import::Model> for ImportJob {
             status: m.status.into(),
             rows_total: u64::try_from(m.rows_total).unwrap_or(0),
             rows_imported: u64::try_from(m.rows_imported).unwrap_or(0),
-            errors: serde_json::from_str(&m.errors).unwrap_or_default(),
+            errors: serde_json::from_str::<Vec<RowProblem>>(&m.errors)
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             created_at: m.created_at.into(),
-            started_at: m.started_at.map(Into::into),
-            finished_at: m.finished_at.map(Into::into),
+            started_at: m.started_at.map(Timestamp::from).into(),
+            finished_at: m.finished_at.map(Timestamp::from).into(),
         }
     }
 }

@@ -3,7 +3,7 @@
 use poem_openapi::Object;
 use uuid::Uuid;
 
-use super::{AttendeeStatus, Timestamp};
+use super::{AttendeeStatus, Nullable, Timestamp};
 
 /// An event's records by status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Object)]
@@ -41,7 +41,7 @@ pub struct EventStats {
     /// Records by their current status.
     pub counts: StatusCounts,
     /// Checked in / (confirmed + checked in), from 0 to 1; null while nobody holds a seat.
-    pub check_in_rate: Option<f64>,
+    pub check_in_rate: Nullable<f64>,
     /// Cancellations recorded in the change feed (within its retention period), counting
     /// every cancellation, also of records registered again since.
     pub cancellations: u64,

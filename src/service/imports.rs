@@ -21,8 +21,8 @@ use crate::{
         import::{self, ImportStatus},
     },
     model::{
-        ChangeType, EventCreate, EventRead, EventStatus, EventVisibility, ImportError, ImportJob,
-        InitialStatus, MAX_IMPORT_ERRORS, Timestamp, field_errors,
+        ChangeType, EventCreate, EventRead, EventStatus, EventVisibility, ImportJob, InitialStatus,
+        MAX_IMPORT_ERRORS, RowProblem, Timestamp, field_errors,
     },
     repository::{self, events::EventFields, imports::Outcome},
     time::now,
@@ -158,7 +158,7 @@ impl ImportService {
     /// Runs a claimed job; returns how it ended.
     async fn run(&self, job: &import::Model) -> Result<&'static str> {
         if job.attempts > MAX_ATTEMPTS {
-            let error = ImportError {
+            let error = RowProblem {
                 row: 0,
                 field: None,
                 message: format!(
@@ -176,7 +176,7 @@ impl ImportService {
             return Ok("failed");
         }
         if parsed.events.is_empty() {
-            let error = ImportError {
+            let error = RowProblem {
                 row: 0,
                 field: None,
                 message: "the file has no data rows".to_owned(),
@@ -249,7 +249,7 @@ impl ImportService {
         &self,
         job: &import::Model,
         rows_total: i32,
-        errors: Vec<ImportError>,
+        errors: Vec<RowProblem>,
     ) -> Result<()> {
         let outcome = Outcome {
             status: ImportStatus::Failed,
@@ -281,7 +281,7 @@ pub struct Parsed {
     /// The valid rows, in file order (all of them when `errors` is empty).
     pub events: Vec<EventCreate>,
     /// The first [`MAX_IMPORT_ERRORS`] problems.
-    pub errors: Vec<ImportError>,
+    pub errors: Vec<RowProblem>,
 }
 
 /// Reads an import file: the header row, then every data row checked with the rules of
@@ -303,7 +303,7 @@ pub fn parse(content: &str) -> Parsed {
             }
         },
         Err(e) => {
-            parsed.errors.push(ImportError {
+            parsed.errors.push(RowProblem {
                 row: 0,
                 field: None,
                 message: format!("the header row cannot be read: {e}"),
@@ -326,7 +326,7 @@ pub fn parse(content: &str) -> Parsed {
                         parsed.events.clear();
                         let room = MAX_IMPORT_ERRORS.saturating_sub(parsed.errors.len());
                         parsed.errors.extend(errors.into_iter().take(room).map(
-                            |(field, message)| ImportError {
+                            |(field, message)| RowProblem {
                                 row,
                                 field: Some(field),
                                 message,
@@ -339,7 +339,7 @@ pub fn parse(content: &str) -> Parsed {
                 parsed.rows_total += 1;
                 parsed.events.clear();
                 if parsed.errors.len() < MAX_IMPORT_ERRORS {
-                    parsed.errors.push(ImportError {
+                    parsed.errors.push(RowProblem {
                         row,
                         field: None,
                         message: describe_csv_error(&e),
@@ -358,19 +358,19 @@ pub fn parse(content: &str) -> Parsed {
 /// Where each known column is in the file.
 type Columns = [Option<usize>; 9];
 
-fn columns_of(header: &csv::StringRecord) -> Result<Columns, Vec<ImportError>> {
+fn columns_of(header: &csv::StringRecord) -> Result<Columns, Vec<RowProblem>> {
     let mut columns: Columns = [None; 9];
     let mut errors = Vec::new();
     for (index, name) in header.iter().enumerate() {
         let name = name.trim();
         match COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(name)) {
-            Some(known) if columns[known].is_some() => errors.push(ImportError {
+            Some(known) if columns[known].is_some() => errors.push(RowProblem {
                 row: 0,
                 field: Some(COLUMNS[known].to_owned()),
                 message: "the column appears twice in the header row".to_owned(),
             }),
             Some(known) => columns[known] = Some(index),
-            None => errors.push(ImportError {
+            None => errors.push(RowProblem {
                 row: 0,
                 field: Some(name.to_owned()),
                 message: format!("unknown column; the columns are {}", COLUMNS.join(", ")),
@@ -380,7 +380,7 @@ fn columns_of(header: &csv::StringRecord) -> Result<Columns, Vec<ImportError>> {
     for required in REQUIRED {
         let index = COLUMNS.iter().position(|c| *c == required).unwrap_or(0);
         if columns[index].is_none() {
-            errors.push(ImportError {
+            errors.push(RowProblem {
                 row: 0,
                 field: Some(required.to_owned()),
                 message: "the header row lacks this required column".to_owned(),

@@ -91,7 +91,9 @@ impl ReportService {
         let seated = counts.confirmed + counts.checked_in;
         Ok(EventStats {
             event_id,
-            check_in_rate: (seated > 0).then(|| counts.checked_in as f64 / seated as f64),
+            check_in_rate: (seated > 0)
+                .then(|| counts.checked_in as f64 / seated as f64)
+                .into(),
             cancellations: cancellations.iter().map(|h| h.n.max(0) as u64).sum(),
             per_hour: hourly(&registrations, &cancellations, &check_ins),
             counts,
