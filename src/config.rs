@@ -222,6 +222,34 @@ pub struct Config {
     #[arg(long, global = true, env = "WEBHOOK_POLL_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub webhook_poll_ms: u64,
+
+    /// Serve `GET /metrics` and count requests for it; `false` leaves the request path
+    /// without the metrics layer (and `/metrics` answers 404).
+    #[arg(long, global = true, env = "METRICS_ENABLED", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub metrics_enabled: bool,
+
+    /// Bearer token `GET /metrics` requires; unset: the metrics are open to anyone who can
+    /// reach the port.
+    #[arg(long, global = true, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Largest accepted CSV upload to `POST /api/v1/imports`, in bytes (`MAX_BODY_BYTES` does
+    /// not apply to it).
+    #[arg(long, global = true, env = "MAX_IMPORT_BYTES", default_value_t = 10_485_760,
+          value_parser = clap::value_parser!(u64).range(1..=1_073_741_824))]
+    pub max_import_bytes: u64,
+
+    /// Seconds an import job's claim lasts; a job whose instance died is taken up again once
+    /// its claim has lapsed.
+    #[arg(long, global = true, env = "IMPORT_LEASE_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub import_lease_seconds: u64,
+
+    /// Milliseconds between two looks for queued import jobs.
+    #[arg(long, global = true, env = "IMPORT_POLL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub import_poll_ms: u64,
 }
 
 /// The reverse proxies trusted to name the client (`TRUSTED_PROXIES`).
@@ -314,6 +342,14 @@ impl std::fmt::Debug for Config {
             .field("webhook_timeout_ms", &self.webhook_timeout_ms)
             .field("webhook_concurrency", &self.webhook_concurrency)
             .field("webhook_poll_ms", &self.webhook_poll_ms)
+            .field("metrics_enabled", &self.metrics_enabled)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("max_import_bytes", &self.max_import_bytes)
+            .field("import_lease_seconds", &self.import_lease_seconds)
+            .field("import_poll_ms", &self.import_poll_ms)
             .finish()
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod entity;
 pub mod error;
+pub mod metric;
 pub mod model;
 pub mod repository;
 pub mod router;

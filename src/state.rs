@@ -13,8 +13,11 @@ use crate::{
         events::EventService,
         health::HealthService,
         idempotency::Idempotency,
+        imports::ImportService,
         invitations::InvitationService,
         live::ChangeHub,
+        operations::Operations,
+        reports::ReportService,
         sessions::Sessions,
         staff::StaffService,
         totals::EventCountCache,
@@ -48,6 +51,12 @@ pub struct AppState {
     pub idempotency: Idempotency,
     /// Webhooks and their deliveries (delivered by a worker).
     pub webhooks: WebhookService,
+    /// Attendance statistics and exports.
+    pub reports: ReportService,
+    /// Event import jobs (run by a worker).
+    pub imports: ImportService,
+    /// The metrics endpoint.
+    pub operations: Operations,
 }
 
 impl AppState {
@@ -72,8 +81,21 @@ impl AppState {
         )?);
         let event_totals = Arc::new(EventCountCache::default());
         let hub = Arc::new(ChangeHub::new(db.clone(), config.max_streams as usize));
+        let operations = Operations::new(
+            db.clone(),
+            hub.clone(),
+            config.metrics_enabled.then(crate::metric::install),
+            config.metrics_token.clone(),
+            config.db_max_connections,
+        );
         let changes = ChangeFeed::new(db.clone(), hub, config.changes_retention_days);
         let idempotency = Idempotency::new(db.clone(), config.idempotency_ttl_seconds, &secret);
+        let imports = ImportService::new(
+            db.clone(),
+            event_totals.clone(),
+            idempotency.clone(),
+            std::time::Duration::from_secs(config.import_lease_seconds),
+        );
         let webhooks = WebhookService::new(db.clone(), &config, &secret, idempotency.clone())?;
         Ok(Self {
             auth: AuthService::new(
@@ -104,6 +126,9 @@ impl AppState {
             attendees: AttendeeService::new(db.clone(), changes.clone(), idempotency.clone()),
             staff: StaffService::new(db.clone(), changes.clone(), idempotency.clone()),
             invitations: InvitationService::new(db.clone(), changes.clone(), idempotency.clone()),
+            reports: ReportService::new(db.clone()),
+            imports,
+            operations,
             health: HealthService::new(db),
             changes,
             idempotency,

@@ -1,5 +1,5 @@
 //! The real binary: start-up, graceful shutdown on SIGTERM and SIGINT, and webhook
-//! deliveries surviving SIGKILL.
+//! deliveries and import jobs surviving SIGKILL.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -640,6 +640,142 @@ async fn sigkill_with_webhook_deliveries_pending_loses_none_after_a_restart() {
         expected,
         "delivered once each after the restart, in seq order"
     );
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// The binary on a SQLite file with a short import lease, so a job whose instance died is
+/// taken up again quickly.
+fn spawn_importer(db: &std::path::Path, port: u16) -> Child {
+    Command::new(BIN)
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", db.display()),
+        )
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("JWT_SECRET", "lifecycle-test-secret-0123456789abcdef-01")
+        .env("ARGON2_MEMORY_KIB", "256")
+        .env("ARGON2_ITERATIONS", "1")
+        .env("IMPORT_LEASE_SECONDS", "2")
+        .env("IMPORT_POLL_MS", "100")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning the binary")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_an_import_leaves_a_job_that_completes_after_a_restart_never_twice() {
+    const ROWS: usize = 30_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("em.db");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+
+    let mut server = spawn_importer(&db, port);
+    wait_ready(&client, &base).await;
+    let created = client
+        .post(format!("{base}/api/v1/users"))
+        .json(&json!({"email": "importer@example.com", "password": "correct horse battery", "full_name": "I"}))
+        .send()
+        .await
+        .expect("sign-up");
+    assert_eq!(created.status(), 201);
+    let login: Value = client
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"email": "importer@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+    let token = login["access_token"].as_str().expect("token").to_owned();
+
+    let mut csv = String::from("title,location,starts_at,ends_at,capacity,status\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!(
+            "Imported {i},Hall,2030-01-01T18:00:00Z,2030-01-01T20:00:00Z,{},published\n",
+            1 + i % 500
+        ));
+    }
+    let queued = client
+        .post(format!("{base}/api/v1/imports"))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(queued.status(), 202);
+    let location = queued
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("Location")
+        .to_owned();
+    let job = |client: reqwest::Client, token: String, url: String| async move {
+        client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .ok()?
+            .json::<Value>()
+            .await
+            .ok()
+    };
+    // Kill it while the rows are being inserted.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = job(client.clone(), token.clone(), format!("{base}{location}")).await;
+        let status = status
+            .as_ref()
+            .and_then(|j| j["status"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        assert_ne!(
+            status, "completed",
+            "the import finished before it could be interrupted"
+        );
+        if status == "processing" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the import never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    signal(&server, "KILL");
+    let _ = server.wait();
+
+    let mut server = spawn_importer(&db, port);
+    wait_ready(&client, &base).await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let finished = loop {
+        if let Some(j) = job(client.clone(), token.clone(), format!("{base}{location}")).await
+            && matches!(j["status"].as_str(), Some("completed" | "failed"))
+        {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "the interrupted import is stuck");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(finished["status"], "completed", "{finished}");
+    assert_eq!(finished["rows_imported"], json!(ROWS));
+    // Every row exactly once: the interrupted attempt committed nothing.
+    let listed: Value = client
+        .get(format!("{base}/api/v1/events?limit=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("list body");
+    assert_eq!(listed["total"], json!(ROWS));
     let _ = server.kill();
     let _ = server.wait();
 }

@@ -63,6 +63,8 @@ pub enum Part {
     Login,
     /// Memory and start-up time.
     Process,
+    /// Statistics, CSV export, CSV import, and GET one event with metrics off.
+    Ops,
 }
 
 /// Command line.
@@ -171,6 +173,10 @@ pub struct Profile {
     pub burst_streams: usize,
     /// Idle live streams held for the memory measurement.
     pub idle_streams: usize,
+    /// Attendees of the event whose statistics and export are measured.
+    pub report_attendees: usize,
+    /// Rows of the measured import.
+    pub import_rows: usize,
 }
 
 impl Profile {
@@ -193,6 +199,8 @@ impl Profile {
             idle_connections: 1000,
             burst_streams: 1000,
             idle_streams: 10_000,
+            report_attendees: 100_000,
+            import_rows: 10_000,
         }
     }
 
@@ -215,6 +223,8 @@ impl Profile {
             idle_connections: 50,
             burst_streams: 20,
             idle_streams: 50,
+            report_attendees: 2_500,
+            import_rows: 200,
         }
     }
 }

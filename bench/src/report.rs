@@ -160,6 +160,27 @@ impl Deliveries {
     }
 }
 
+/// Statistics, export and import of one backend.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Ops {
+    /// Backend name.
+    pub backend: String,
+    /// Attendees of the measured event.
+    pub attendees: usize,
+    /// Statistics: median latency at one request at a time, ms.
+    pub stats_p50_ms: f64,
+    /// Rows exported (header excluded).
+    pub export_rows: usize,
+    /// Export: rows per second, whole download.
+    pub export_rows_per_s: f64,
+    /// Export: the server's largest VmRSS during the download minus before it, KiB.
+    pub export_rss_growth_kib: u64,
+    /// Rows imported.
+    pub import_rows: usize,
+    /// Import: rows per second, upload to completion.
+    pub import_rows_per_s: f64,
+}
+
 /// Median of a few numbers.
 pub fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
@@ -189,6 +210,8 @@ pub struct Report {
     pub check_ins: Vec<CheckIns>,
     /// Whether each pgbench script matched the captured SQL.
     pub sql_checks: Vec<(String, Vec<String>)>,
+    /// Statistics, export and import.
+    pub ops: Vec<Ops>,
 }
 
 impl Report {
@@ -289,6 +312,31 @@ impl Report {
                 mib(p.conns_rss_kib),
                 mib(p.conns_hwm_kib)
             );
+        }
+        if !self.ops.is_empty() {
+            s.push('\n');
+            s.push_str("| statistics, export, import | backend | attendees or rows | result |\n");
+            s.push_str("|---|---|--:|--:|\n");
+            for o in &self.ops {
+                let _ = writeln!(
+                    s,
+                    "| stats p50 (one at a time) | {} | {} | {:.1} ms |",
+                    o.backend, o.attendees, o.stats_p50_ms
+                );
+                let _ = writeln!(
+                    s,
+                    "| CSV export | {} | {} | {:.0} rows/s, RSS +{:.1} MiB |",
+                    o.backend,
+                    o.export_rows,
+                    o.export_rows_per_s,
+                    mib(o.export_rss_growth_kib)
+                );
+                let _ = writeln!(
+                    s,
+                    "| CSV import | {} | {} | {:.0} rows/s |",
+                    o.backend, o.import_rows, o.import_rows_per_s
+                );
+            }
         }
         s
     }
@@ -391,6 +439,50 @@ impl Report {
                         mib(p.streams_h2_hwm_kib)
                     ),
                     Some(p.streams_h2_rss_kib <= 150 * 1024),
+                );
+            }
+        }
+        for o in &self.ops {
+            if o.backend == "postgres" {
+                line(
+                    &format!(
+                        "stats p50 <= 100 ms at {} attendees (postgres)",
+                        o.attendees
+                    ),
+                    format!("{:.1} ms", o.stats_p50_ms),
+                    Some(o.stats_p50_ms <= 100.0),
+                );
+            }
+            line(
+                &format!(
+                    "CSV export of {} rows: RSS growth <= 20 MiB ({})",
+                    o.export_rows, o.backend
+                ),
+                format!(
+                    "+{:.1} MiB at {:.0} rows/s",
+                    mib(o.export_rss_growth_kib),
+                    o.export_rows_per_s
+                ),
+                Some(o.export_rss_growth_kib <= 20 * 1024),
+            );
+        }
+        for backend in [Backend::Postgres, Backend::Sqlite] {
+            let on = self.row(crate::suite::GET_METRICS_ON, backend);
+            let off = self.row(crate::suite::GET_METRICS_OFF, backend);
+            if let (Some(on), Some(off)) = (on, off) {
+                let x = on.rps / off.rps;
+                line(
+                    &format!(
+                        "GET one event with metrics >= 95 % of without ({})",
+                        backend.name()
+                    ),
+                    format!(
+                        "{:.0} req/s vs {:.0} req/s = {:.0} %",
+                        on.rps,
+                        off.rps,
+                        x * 100.0
+                    ),
+                    Some(x >= 0.95),
                 );
             }
         }

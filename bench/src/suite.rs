@@ -22,13 +22,18 @@ use crate::{
     api::User,
     load::{self, Outcome, Stop},
     pg::{self, Length, Pg, PgbenchOutcome},
-    report::{Baseline, Cpu, Fanout, Latency, Process, Report, Row},
+    report::{Baseline, Cpu, Fanout, Latency, Ops, Process, Report, Row},
     server::{self, CpuProbe, CpuSnapshot, Hashing, Server},
     streams::{self, Streams},
 };
 
 /// Name of the scenario without SQL.
 pub const FLOOR: &str = "HTTP floor: GET /health/live (no SQL)";
+
+/// Scenario name of GET one event measured beside the same with metrics off.
+pub const GET_METRICS_ON: &str = "GET one event, metrics on";
+/// Scenario name of GET one event on a server started with `METRICS_ENABLED=false`.
+pub const GET_METRICS_OFF: &str = "GET one event, metrics off";
 
 /// Name of the PostgreSQL database the scenarios run on.
 const PG_DB: &str = "em_bench";
@@ -146,6 +151,10 @@ struct Ctx {
     events: Arc<Vec<String>>,
     /// Database name (PostgreSQL) or file (SQLite).
     db: String,
+    /// The server's database URL (for a second server on the same database).
+    url: String,
+    /// The server's process id.
+    pid: u32,
 }
 
 impl Suite {
@@ -260,6 +269,8 @@ impl Suite {
             users,
             events: Arc::new(events),
             db,
+            url: url.clone(),
+            pid: server.pid(),
         };
         if backend == Backend::Postgres {
             self.pgbench_data(&ctx)?;
@@ -306,6 +317,9 @@ impl Suite {
         }
         if self.wants(Part::CheckIn) {
             self.check_in(ctx).await?;
+        }
+        if self.wants(Part::Ops) {
+            self.ops(ctx).await?;
         }
         if self.wants(Part::ListBig) {
             let n = self.top_up(ctx)?;
@@ -1179,6 +1193,300 @@ impl Suite {
             }
         }
         Ok(current + need)
+    }
+
+    /// Statistics and the CSV export of an event with `report_attendees` attendees (seeded
+    /// with SQL), an import of `import_rows` rows, and GET one event with and without the
+    /// metrics layer.
+    async fn ops(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
+        let organizer = ctx.users[0].clone();
+        let body = api::event_body("Report event", 0, None, false);
+        let event = api::create_event(&ctx.client, &ctx.base, &organizer.bearer, &body).await?;
+        let n = self.profile.report_attendees;
+        eprintln!("seeding {n} attendees with SQL");
+        self.seed_attendees(ctx, &event, n)?;
+
+        let (bearer, path) = (
+            organizer.bearer.clone(),
+            format!("/api/v1/events/{event}/stats"),
+        );
+        let make: Arc<load::MakeRequest> =
+            Arc::new(move |_, _| load::request(Method::GET, &path, Some(&bearer), None));
+        let c0 = self.cpu();
+        let http = self
+            .timed(ctx.addr, 1, make, Arc::new(|s, _| s == 200))
+            .await;
+        let c1 = self.cpu();
+        let stats_p50_ms = Latency::from(&http.hist).p50_ms;
+        self.record(
+            ctx,
+            &format!("stats ({} attendees)", thousands(n)),
+            1,
+            http,
+            c1 - c0,
+            None,
+            CpuSnapshot::default(),
+        );
+
+        let (export_rows, export_seconds, export_rss_growth_kib) =
+            self.export(ctx, &event, &organizer.bearer).await?;
+        anyhow::ensure!(
+            export_rows == n,
+            "the export had {export_rows} rows for {n} attendees"
+        );
+        eprintln!(
+            "  CSV export: {export_rows} rows in {export_seconds:.2} s ({:.0} rows/s), server RSS +{:.1} MiB",
+            export_rows as f64 / export_seconds,
+            export_rss_growth_kib as f64 / 1024.0
+        );
+        let (import_rows, import_seconds) = self.import(ctx, &organizer.bearer).await?;
+        eprintln!(
+            "  CSV import: {import_rows} rows in {import_seconds:.2} s ({:.0} rows/s)",
+            import_rows as f64 / import_seconds
+        );
+        self.report.ops.push(Ops {
+            backend: ctx.backend.name().to_owned(),
+            attendees: n,
+            stats_p50_ms,
+            export_rows,
+            export_rows_per_s: export_rows as f64 / export_seconds.max(f64::EPSILON),
+            export_rss_growth_kib,
+            import_rows,
+            import_rows_per_s: import_rows as f64 / import_seconds.max(f64::EPSILON),
+        });
+        self.metrics_overhead(ctx).await
+    }
+
+    /// Inserts `n` users registered for `event` (a quarter checked in, a tenth cancelled),
+    /// registrations spread over two days.
+    fn seed_attendees(&self, ctx: &Ctx, event: &str, n: usize) -> anyhow::Result<()> {
+        let status = |col: &str| {
+            format!(
+                "CASE WHEN {col} % 4 = 0 THEN 'checked_in' WHEN {col} % 10 = 1 THEN 'cancelled' \
+                 ELSE 'confirmed' END"
+            )
+        };
+        let users = "id, email, email_normalized, full_name, password_hash, role, created_at, \
+                     updated_at, version";
+        let attendees = "id, event_id, user_id, status, waitlist_position, registered_at, \
+                         updated_at, version, checked_in_at";
+        match ctx.backend {
+            Backend::Postgres => {
+                for stmt in [
+                    format!(
+                        "INSERT INTO users ({users}) SELECT gen_random_uuid(), 'att-' || g || '@example.com', \
+                         'att-' || g || '@example.com', 'Attendee ' || g, 'x', 'member', now(), now(), 1 \
+                         FROM generate_series(1, {n}) g"
+                    ),
+                    format!(
+                        "INSERT INTO attendees ({attendees}) SELECT gen_random_uuid(), '{event}'::uuid, u.id, {}, \
+                         NULL, now() - (u.n % 172800) * interval '1 second', now(), 1, \
+                         CASE WHEN u.n % 4 = 0 THEN now() - (u.n % 7200) * interval '1 second' END \
+                         FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM users \
+                               WHERE email_normalized LIKE 'att-%') u",
+                        status("u.n")
+                    ),
+                    "VACUUM ANALYZE users".to_owned(),
+                    "VACUUM ANALYZE attendees".to_owned(),
+                ] {
+                    self.pg.sql(&ctx.db, &stmt)?;
+                }
+            }
+            Backend::Sqlite => {
+                let hex: String = event.chars().filter(|c| *c != '-').collect();
+                let at = |offset: &str| {
+                    format!(
+                        "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-' || ({offset}) || ' seconds')"
+                    )
+                };
+                sqlite(
+                    &self.args.sqlite3,
+                    &ctx.db,
+                    &format!(
+                        "PRAGMA busy_timeout = 10000; \
+                         WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {n}) \
+                         INSERT INTO users ({users}) SELECT {SQLITE_NEW_UUID}, 'att-' || n || '@example.com', \
+                         'att-' || n || '@example.com', 'Attendee ' || n, 'x', 'member', {now}, {now}, 1 FROM g; \
+                         INSERT INTO attendees ({attendees}) SELECT {SQLITE_NEW_UUID}, X'{hex}', u.id, {status}, \
+                         NULL, {registered}, {now}, 1, CASE WHEN u.n % 4 = 0 THEN {checked} END \
+                         FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM users \
+                               WHERE email_normalized LIKE 'att-%') u; ANALYZE;",
+                        now = at("0"),
+                        status = status("u.n"),
+                        registered = at("u.n % 172800"),
+                        checked = at("u.n % 7200"),
+                    ),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Downloads the event's attendees as CSV; returns the rows, the seconds it took and the
+    /// growth of the server's resident memory during it (largest sample minus before).
+    async fn export(
+        &self,
+        ctx: &Ctx,
+        event: &str,
+        bearer: &str,
+    ) -> anyhow::Result<(usize, f64, u64)> {
+        let pid = ctx.pid;
+        let before = server::memory_kib(pid)?.0;
+        let peak = Arc::new(AtomicU64::new(before));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = tokio::spawn({
+            let (peak, done) = (peak.clone(), done.clone());
+            async move {
+                while !done.load(Ordering::Relaxed) {
+                    if let Ok((rss, _)) = server::memory_kib(pid) {
+                        peak.fetch_max(rss, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        let started = std::time::Instant::now();
+        let mut resp = ctx
+            .client
+            .get(format!("{}/api/v1/events/{event}/attendees", ctx.base))
+            .header("authorization", bearer)
+            .header("accept", "text/csv")
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status() == 200, "export answered {}", resp.status());
+        let mut lines = 0usize;
+        while let Some(chunk) = resp.chunk().await? {
+            lines += chunk.iter().filter(|b| **b == b'\n').count();
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        done.store(true, Ordering::Relaxed);
+        let _ = sampler.await;
+        let growth = peak.load(Ordering::Relaxed).saturating_sub(before);
+        Ok((lines.saturating_sub(1), seconds, growth))
+    }
+
+    /// Imports `import_rows` events from one CSV and waits for the job; returns the rows and
+    /// the seconds from upload to completion.
+    async fn import(&self, ctx: &Ctx, bearer: &str) -> anyhow::Result<(usize, f64)> {
+        let n = self.profile.import_rows;
+        let mut csv = String::from(
+            "title,description,location,starts_at,ends_at,capacity,waitlist_enabled,status,visibility\n",
+        );
+        for i in 0..n {
+            csv.push_str(&format!(
+                "Imported event {i},An event imported by em-bench.,Hall {},2030-03-01T18:00:00Z,\
+                 2030-03-01T21:00:00Z,{},false,published,public\n",
+                i % 50,
+                1 + i % 500
+            ));
+        }
+        let started = std::time::Instant::now();
+        let queued = ctx
+            .client
+            .post(format!("{}/api/v1/imports", ctx.base))
+            .header("authorization", bearer)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            queued.status() == 202,
+            "import answered {}",
+            queued.status()
+        );
+        let location = queued
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .context("an import without Location")?
+            .to_owned();
+        loop {
+            let body = ctx
+                .client
+                .get(format!("{}{location}", ctx.base))
+                .header("authorization", bearer)
+                .send()
+                .await?
+                .bytes()
+                .await?;
+            let job: serde_json::Value = serde_json::from_slice(&body)?;
+            match job["status"].as_str() {
+                Some("completed") => {
+                    anyhow::ensure!(job["rows_imported"] == serde_json::json!(n), "{job}");
+                    return Ok((n, started.elapsed().as_secs_f64()));
+                }
+                Some("failed") => bail!("the import failed: {job}"),
+                _ => {}
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(600),
+                "the import did not finish in 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// GET one event on a second server over the same database started with
+    /// `METRICS_ENABLED=false`, then on this one, back to back.
+    async fn metrics_overhead(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
+        let mut env = self.args.server_env.clone();
+        env.push(("METRICS_ENABLED".to_owned(), "false".to_owned()));
+        let off = Server::start(
+            &self.args.server_bin,
+            &ctx.url,
+            Hashing::Cheap,
+            &self
+                .out
+                .join(format!("server-{}-metrics-off.log", ctx.backend.name())),
+            &env,
+        )
+        .await?;
+        let (users, events) = (ctx.users.clone(), ctx.events.clone());
+        let make: Arc<load::MakeRequest> = Arc::new(move |_, rng| {
+            let u = &users[rng.random_range(0..users.len())];
+            let e = &events[rng.random_range(0..events.len())];
+            load::request(
+                Method::GET,
+                &format!("/api/v1/events/{e}"),
+                Some(&u.bearer),
+                None,
+            )
+        });
+        let off_addr = server::addr_of(&off.base)?;
+        let http = self
+            .timed(
+                off_addr,
+                self.conc(),
+                make.clone(),
+                Arc::new(|s, _| s == 200),
+            )
+            .await;
+        off.stop();
+        self.record(
+            ctx,
+            GET_METRICS_OFF,
+            self.conc(),
+            http,
+            CpuSnapshot::default(),
+            None,
+            CpuSnapshot::default(),
+        );
+        let c0 = self.cpu();
+        let http = self
+            .timed(ctx.addr, self.conc(), make, Arc::new(|s, _| s == 200))
+            .await;
+        let c1 = self.cpu();
+        self.record(
+            ctx,
+            GET_METRICS_ON,
+            self.conc(),
+            http,
+            c1 - c0,
+            None,
+            CpuSnapshot::default(),
+        );
+        Ok(())
     }
 
     /// PostgreSQL only: users for pgbench, and the chains its scripts walk (see

@@ -11,6 +11,7 @@ mod m20261202_000001_notify_followed_events;
 mod m20261202_000002_create_idempotency_keys;
 mod m20261202_000003_create_webhooks;
 mod m20261203_000001_private_events_staff_invitations;
+mod m20261203_000002_create_imports;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_create_idempotency_keys::Migration),
             Box::new(m20261202_000003_create_webhooks::Migration),
             Box::new(m20261203_000001_private_events_staff_invitations::Migration),
+            Box::new(m20261203_000002_create_imports::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ pub mod change;
 pub mod event;
 pub mod event_staff;
 pub mod idempotency_key;
+pub mod import;
 pub mod invitation;
 pub mod refresh_token;
 pub mod user;

@@ -5,6 +5,8 @@ pub mod attendee;
 pub mod change;
 pub mod common;
 pub mod event;
+pub mod import;
+pub mod report;
 pub mod user;
 pub mod webhook;
 
@@ -13,5 +15,7 @@ pub use attendee::*;
 pub use change::*;
 pub use common::*;
 pub use event::*;
+pub use import::*;
+pub use report::*;
 pub use user::*;
 pub use webhook::*;

@@ -302,8 +302,9 @@ pub struct Outcome {
 }
 
 /// Records an attempt's outcome, unless a later claim of the delivery superseded it;
-/// whether it did.
+/// whether it did. Every outcome passes here, so here it is counted for `/metrics`.
 pub async fn record_outcome(db: &impl ConnectionTrait, id: Uuid, outcome: Outcome) -> Result<bool> {
+    let status = outcome.status;
     let result = Deliveries::update_many()
         .col_expr(webhook_delivery::Column::Status, outcome.status.into())
         .col_expr(
@@ -319,7 +320,15 @@ pub async fn record_outcome(db: &impl ConnectionTrait, id: Uuid, outcome: Outcom
         .filter(webhook_delivery::Column::Attempts.eq(outcome.attempt))
         .exec(db)
         .await?;
-    Ok(result_rows(result))
+    let recorded = result_rows(result);
+    if recorded {
+        crate::metric::webhook_delivery(match status {
+            SUCCEEDED => "succeeded",
+            FAILED => "failed",
+            _ => "retrying",
+        });
+    }
+    Ok(recorded)
 }
 
 fn result_rows(result: sea_orm::UpdateResult) -> bool {

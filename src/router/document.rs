@@ -116,6 +116,10 @@ fn request_example(operation_id: &str) -> Option<Value> {
         "checkIn" => json!({
             "scans": [{"attendee_id": "0192f3a4-5b6c-7d8e-9f00-112233445566", "scanned_at": "2026-03-01T18:05:00Z"}]
         }),
+        "createImport" => json!(
+            "title,location,starts_at,ends_at,capacity,status\n\
+             Rust meetup,Berlin,2030-03-01T18:00:00Z,2030-03-01T21:00:00Z,50,published\n"
+        ),
         _ => return None,
     })
 }

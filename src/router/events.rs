@@ -1,5 +1,6 @@
 //! `/api/v1/events`, its attendees, and the caller's registrations.
 
+use poem::{Request, http::header};
 use poem_openapi::{
     OpenApi,
     param::{Header, Path, Query},
@@ -15,11 +16,12 @@ use super::{
     },
     idempotency::{IdempotencyKey, Idempotent},
     payload::{AttendeePatch, EventPatch, JsonBody, JsonPatch, OptionalJsonBody},
+    reports::{AttendeeListing, CsvExport, prefers_csv},
 };
 use crate::{
     model::{
-        AttendeeCreate, AttendeePage, AttendeeRead, AttendeeStatus, EventCreate, EventFilter,
-        EventPage, EventRead, EventSort, EventStatus, Limit, Offset, RegistrationPage, Timestamp,
+        AttendeeCreate, AttendeeRead, AttendeeStatus, EventCreate, EventFilter, EventPage,
+        EventRead, EventSort, EventStatus, Limit, Offset, RegistrationPage, Timestamp,
     },
     state::AppState,
 };
@@ -219,13 +221,15 @@ impl EventsApi {
         let key = idempotency_key.of(&auth.0, &render_created::<AttendeeRead>);
         let written = (self.state.attendees)
             .register(&auth.0, id.0, body.0, key)
-            .await?;
-        Ok(Idempotent::from_written(written))
+            .await;
+        count_registration(&written);
+        Ok(Idempotent::from_written(written?))
     }
 
     /// List an event's attendees
     ///
-    /// By registration time, optionally filtered by status (organizer or administrator).
+    /// By registration time, optionally filtered by status (organizer, staff or
+    /// administrator). With `Accept: text/csv`, every record (no pagination) as CSV, streamed.
     #[oai(
         path = "/events/:id/attendees",
         method = "get",
@@ -243,11 +247,20 @@ impl EventsApi {
         limit: Query<Limit>,
         /// Number of items to skip.
         offset: Query<Offset>,
-    ) -> Answer<JsonBody<AttendeePage>, { E400 | E401 | E403 | E404 | E500 | E503 }> {
+        req: &Request,
+    ) -> Answer<AttendeeListing, { E400 | E401 | E403 | E404 | E500 | E503 }> {
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        if prefers_csv(accept) {
+            let pages = self.state.reports.export(&auth.0, id.0, status.0).await?;
+            return Ok(AttendeeListing::Csv(CsvExport::new(id.0, pages)));
+        }
         let page = (self.state.attendees)
             .list(&auth.0, id.0, status.0, limit.0.0, offset.0.0)
             .await?;
-        Ok(JsonBody(page.into()))
+        Ok(AttendeeListing::Json(page.into()))
     }
 
     /// Get an attendee record
@@ -380,5 +393,22 @@ impl EventsApi {
             .my_registrations(&auth.0, status.0, limit.0.0, offset.0.0)
             .await?;
         Ok(JsonBody(page.into()))
+    }
+}
+
+/// Counts a registration's outcome for `/metrics`: the status it got, or `refused` when the
+/// event refused it (full, closed, already registered). Replays are not counted again.
+fn count_registration(
+    written: &Result<crate::service::idempotency::Written<AttendeeRead>, crate::service::Error>,
+) {
+    use crate::service::{Error, idempotency::Written};
+    match written {
+        Ok(Written::Fresh { value, .. }) => crate::metric::registration(match value.status {
+            AttendeeStatus::Waitlisted => "waitlisted",
+            _ => "confirmed",
+        }),
+        Ok(Written::Replayed(_)) => {}
+        Err(Error::Conflict(..)) => crate::metric::registration("refused"),
+        Err(_) => {}
     }
 }

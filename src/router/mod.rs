@@ -10,8 +10,11 @@ pub mod document;
 pub mod events;
 pub mod health;
 pub mod idempotency;
+pub mod imports;
 pub mod middleware;
+pub mod operations;
 pub mod payload;
+pub mod reports;
 pub mod sessions;
 pub mod users;
 pub mod webhooks;
@@ -34,6 +37,9 @@ pub type Apis = (
     access::AccessApi,
     changes::ChangesApi,
     webhooks::WebhooksApi,
+    reports::ReportsApi,
+    imports::ImportsApi,
+    operations::OperationsApi,
 );
 
 /// The OpenAPI service with every operation.
@@ -59,6 +65,15 @@ pub fn api_service(state: &AppState) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             webhooks::WebhooksApi {
+                state: state.clone(),
+            },
+            reports::ReportsApi {
+                state: state.clone(),
+            },
+            imports::ImportsApi {
+                state: state.clone(),
+            },
+            operations::OperationsApi {
                 state: state.clone(),
             },
         ),
@@ -100,25 +115,36 @@ pub fn build(state: AppState) -> impl Endpoint + use<> {
 ///
 /// 1. `request_id`: the id every later layer, problem body and log line uses;
 /// 2. `tag_route`: the route template (`/api/v1/events/{id}`) for logs and `Allow`;
-/// 3. `access_log`: the request's span and its closing log line;
-/// 4. `security_headers`;
-/// 5. `problems`: every error from below, CORS's own refusals included, becomes a problem;
-/// 6. CORS (configured origins only), which then only adds headers to answers;
-/// 7. `compress`, then `conditional_get` (a 304 is never compressed);
-/// 8. `timeout`;
-/// 9. `problems` again, so that CORS and compression see problem answers, not errors
-///    (poem's CORS would turn an error into a plain-text answer);
-/// 10. panic recovery and the body limit, next to the handlers.
+/// 3. `track_metrics` (unless `METRICS_ENABLED=false`): counts and latency by route template;
+/// 4. `access_log`: the request's span and its closing log line;
+/// 5. `security_headers`;
+/// 6. `problems`: every error from below, CORS's own refusals included, becomes a problem;
+/// 7. CORS (configured origins only), which then only adds headers to answers;
+/// 8. `compress`, then `conditional_get` (a 304 is never compressed);
+/// 9. `timeout`;
+/// 10. `problems` again, so that CORS and compression see problem answers, not errors
+///     (poem's CORS would turn an error into a plain-text answer);
+/// 11. panic recovery and the body limit (`MAX_IMPORT_BYTES` for import uploads), next to
+///     the handlers.
 pub fn with_middleware<E: Endpoint + 'static>(
     routes: E,
     config: &Config,
     table: Arc<middleware::RouteTable>,
 ) -> impl Endpoint + use<E> {
     let max_body = config.max_body_bytes as usize;
+    let max_import = config.max_import_bytes as usize;
     let timeout = std::time::Duration::from_secs(config.request_timeout_seconds);
     let trusted: Arc<[ipnet::IpNet]> = config.trusted_proxies.iter().copied().collect();
     let inner = routes
-        .around(move |ep, req| middleware::limit_body(ep, req, max_body))
+        .around(move |ep, req| {
+            // Uploads of imports have their own, larger limit.
+            let limit = if middleware::route_template(&req) == imports::IMPORTS_PATH {
+                max_import
+            } else {
+                max_body
+            };
+            middleware::limit_body(ep, req, limit)
+        })
         .with(CatchPanic::new().with_handler(middleware::panic_response))
         .around(middleware::problems)
         .around(move |ep, req| middleware::timeout(ep, req, timeout))
@@ -131,10 +157,17 @@ pub fn with_middleware<E: Endpoint + 'static>(
             .with(middleware::CorsPolicy::new(&config.cors_allowed_origins))
             .boxed()
     };
-    inner
+    let outer = inner
         .around(middleware::problems)
         .around(middleware::security_headers)
-        .around(move |ep, req| middleware::access_log(ep, req, trusted.clone()))
+        .around(move |ep, req| middleware::access_log(ep, req, trusted.clone()));
+    // Counted inside the route tag (its label) and outside everything that shapes the answer.
+    let outer = if config.metrics_enabled {
+        outer.around(middleware::track_metrics).boxed()
+    } else {
+        outer.boxed()
+    };
+    outer
         .around(move |ep, req| middleware::tag_route(ep, req, table.clone()))
         .around(middleware::request_id)
 }

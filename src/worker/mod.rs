@@ -3,6 +3,7 @@
 
 pub mod fanout;
 pub mod followers;
+pub mod imports;
 pub mod listener;
 pub mod retention;
 pub mod webhooks;
@@ -12,6 +13,18 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::state::AppState;
+
+/// Folds recorded samples into the metrics' histograms every few seconds until `shutdown`.
+async fn metrics_upkeep(state: AppState, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = every.tick() => state.operations.upkeep(),
+            () = &mut shutdown => return,
+        }
+    }
+}
 
 /// The running background tasks.
 pub struct Workers {
@@ -37,7 +50,18 @@ impl Workers {
                 std::time::Duration::from_millis(state.config.webhook_poll_ms),
                 state.changes.hub().shutdown_signal(),
             )),
+            tokio::spawn(imports::run(
+                state.imports.clone(),
+                Duration::from_millis(state.config.import_poll_ms),
+                state.changes.hub().shutdown_signal(),
+            )),
         ];
+        if state.operations.enabled() {
+            handles.push(tokio::spawn(metrics_upkeep(
+                state.clone(),
+                state.changes.hub().shutdown_signal(),
+            )));
+        }
         if state.config.database_url.starts_with("postgres") {
             handles.push(tokio::spawn(listener::run(
                 state.config.database_url.clone(),

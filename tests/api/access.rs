@@ -472,3 +472,32 @@ backend_tests! {
         app.post("/api/v1/webhooks", Some(&checker.token), hook).await.expect_problem(403);
     }
 }
+
+backend_tests! {
+    async fn a_checker_reads_the_statistics_and_exports_the_list_for_the_door(app) {
+        let organizer = app.user().await;
+        let checker = app.user().await;
+        let attendee = app.user().await;
+        let event = private_event(&app, &organizer, json!({})).await;
+        put_staff(&app, &organizer.token, &event, &checker.id, "checker").await.expect(201);
+        let record = app.register_user(&organizer.token, &event, &attendee.id).await.body["id"].as_str().expect("id").to_owned();
+        check_in(&app, &checker.token, &event, json!([{"attendee_id": record}])).await.expect(200);
+        let stats = app.get(&format!("/api/v1/events/{event}/stats"), Some(&checker.token)).await;
+        stats.expect(200);
+        assert_eq!(stats.body["counts"]["checked_in"], 1);
+        assert_eq!(stats.body["check_in_rate"], 1.0);
+        let csv = app
+            .request(Method::GET, &format!("/api/v1/events/{event}/attendees"), Some(&checker.token))
+            .header("accept", "text/csv")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(csv.status().as_u16(), 200);
+        let text = csv.text().await.expect("body");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[1].starts_with(&record) && lines[1].contains("checked_in"), "{text}");
+        let stranger = app.user().await;
+        app.get(&format!("/api/v1/events/{event}/stats"), Some(&stranger.token)).await.expect_problem(404);
+    }
+}

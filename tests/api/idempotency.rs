@@ -612,6 +612,19 @@ async fn exercise_every_write(app: &TestApp) -> BTreeSet<String> {
     )
     .await;
     mark("POST /api/v1/events");
+    // An import takes CSV, not JSON: the same check by hand.
+    let csv = "title,starts_at,ends_at\nImported,2030-03-01T18:00:00Z,2030-03-01T21:00:00Z\n";
+    let k = key();
+    let upload = || {
+        app.request(Method::POST, "/api/v1/imports", Some(&organizer.token))
+            .header("idempotency-key", &k)
+            .header("content-type", "text/csv")
+            .body(csv)
+    };
+    let first = raw(upload()).await;
+    first.expect(202);
+    raw(upload()).await.expect_replay_of(&first);
+    mark("POST /api/v1/imports");
     let id = id_of(&created);
     twice(
         app,

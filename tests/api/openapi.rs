@@ -135,6 +135,13 @@ fn parameter<'a>(op: &'a Value, name: &str) -> &'a Value {
 
 /// The error statuses each operation can really return.
 const ERROR_STATUSES: &[(&str, &[&str])] = &[
+    ("getEventStats", &["401", "403", "404", "500", "503"]),
+    (
+        "createImport",
+        &["400", "401", "409", "413", "415", "422", "500", "503"],
+    ),
+    ("getImport", &["401", "404", "500", "503"]),
+    ("metrics", &["401", "404", "500"]),
     (
         "createUser",
         &["400", "409", "413", "415", "422", "500", "503"],
@@ -684,6 +691,10 @@ backend_tests! {
                 for media in response["content"].as_object().into_iter().flat_map(|c| c.keys()) {
                     let expected = if path.ends_with("/stream") && status == "200" {
                         "text/event-stream"
+                    } else if path == "/metrics" && status == "200" {
+                        "text/plain; version=0.0.4"
+                    } else if path.ends_with("/attendees") && status == "200" && media == "text/csv" {
+                        "text/csv"
                     } else if status.starts_with('2')
                         || (path.starts_with("/health") && status == "503")
                     {
@@ -821,8 +832,9 @@ backend_tests! {
             let id = op["operationId"].as_str().unwrap();
             let security = op["security"].as_array().unwrap_or_else(|| panic!("{id} states security"));
             match id {
+                // `/metrics` takes its own token (`METRICS_TOKEN`), not a user's.
                 "createUser" | "createToken" | "refreshToken" | "logout" | "live" | "ready"
-                | "health" | "getInvitationByToken" => {
+                | "health" | "getInvitationByToken" | "metrics" => {
                     assert!(security.is_empty(), "{method} {path} is public: {security:?}")
                 }
                 "listEvents" | "getEvent" | "listEventChanges" | "streamEvent" => {
