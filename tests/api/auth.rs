@@ -366,9 +366,16 @@ backend_tests! {
     async fn simultaneous_guesses_from_one_client_get_no_more_answers_than_its_allowance(app) {
         let user = app.user().await;
         let guesses = (0..40).map(|n| login(&app, &user.email, if n == 39 { PASSWORD } else { "guess" }));
+        let started = std::time::Instant::now();
         let answers = futures::future::join_all(guesses).await;
+        // Five at once, and one more for every 12 s the attempts took (a loaded machine
+        // hashes slowly): the allowance refills at that pace.
+        let allowance = 5 + (started.elapsed().as_secs() / 12) as usize;
         let evaluated = answers.iter().filter(|r| r.status != 429).count();
-        assert!(evaluated <= 5, "{evaluated} of 40 simultaneous attempts were evaluated");
+        assert!(
+            evaluated <= allowance,
+            "{evaluated} of 40 simultaneous attempts were evaluated (allowance {allowance})"
+        );
         for resp in answers.iter().filter(|r| r.status == 429) {
             resp.expect_problem(429);
             assert!(resp.header("retry-after").is_some());

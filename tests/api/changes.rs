@@ -702,6 +702,9 @@ const WRITES: &[(&str, &str, &[&str])] = &[
         "/api/v1/events/{id}/check-ins",
         &["attendee.checked_in"],
     ),
+    // The upload queues a job; its worker records each imported event's `event.created`
+    // in the job's transaction (tests/api/imports.rs), not the request.
+    ("post", "/api/v1/imports", &[]),
     // Webhooks are the caller's own configuration, not a change of an event.
     ("post", "/api/v1/webhooks", &[]),
     ("patch", "/api/v1/webhooks/{id}", &[]),
