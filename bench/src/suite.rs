@@ -60,9 +60,9 @@ const SEED_TITLE: &str = "Bench event";
 
 /// Runs everything; `Ok(false)` when something failed but a report was printed.
 /// The private-event GET scenario, compared with "GET one event".
-pub const PRIVATE_GET: &str = "GET one private event (registered user)";
+pub const PRIVATE_GET: &str = "private event: GET one as a registered user";
 /// The list scenario as users registered for private events, compared with the 1k list.
-pub const PRIVATE_LIST: &str = "list events (1k) as a private-event attendee";
+pub const PRIVATE_LIST: &str = "private events: list (1k) as a registered user";
 
 pub async fn run(args: Args, profile: Profile) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&args.out)?;
@@ -1427,21 +1427,26 @@ impl Suite {
         }
     }
 
-    /// GET one event on a second server over the same database started with
-    /// `METRICS_ENABLED=false`, then on this one, back to back.
+    /// GET one event on two fresh servers over the same database, one started with
+    /// `METRICS_ENABLED=false`: measured off, on, off, on, and the better run of each kept,
+    /// so that neither the order nor a passing autovacuum decides the comparison.
     async fn metrics_overhead(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
-        let mut env = self.args.server_env.clone();
-        env.push(("METRICS_ENABLED".to_owned(), "false".to_owned()));
-        let off = Server::start(
-            &self.args.server_bin,
-            &ctx.url,
-            Hashing::Cheap,
-            &self
-                .out
-                .join(format!("server-{}-metrics-off.log", ctx.backend.name())),
-            &env,
-        )
-        .await?;
+        let mut servers = Vec::new();
+        for (enabled, label) in [("false", "off"), ("true", "on")] {
+            let mut env = self.args.server_env.clone();
+            env.push(("METRICS_ENABLED".to_owned(), enabled.to_owned()));
+            let server = Server::start(
+                &self.args.server_bin,
+                &ctx.url,
+                Hashing::Cheap,
+                &self
+                    .out
+                    .join(format!("server-{}-metrics-{label}.log", ctx.backend.name())),
+                &env,
+            )
+            .await?;
+            servers.push(server);
+        }
         let (users, events) = (ctx.users.clone(), ctx.events.clone());
         let make: Arc<load::MakeRequest> = Arc::new(move |_, rng| {
             let u = &users[rng.random_range(0..users.len())];
@@ -1453,39 +1458,35 @@ impl Suite {
                 None,
             )
         });
-        let off_addr = server::addr_of(&off.base)?;
-        let http = self
-            .timed(
-                off_addr,
-                self.conc(),
-                make.clone(),
-                Arc::new(|s, _| s == 200),
-            )
-            .await;
-        off.stop();
-        self.record(
-            ctx,
-            GET_METRICS_OFF,
-            self.conc(),
-            http,
-            CpuSnapshot::default(),
-            None,
-            CpuSnapshot::default(),
-        );
-        let c0 = self.cpu();
-        let http = self
-            .timed(ctx.addr, self.conc(), make, Arc::new(|s, _| s == 200))
-            .await;
-        let c1 = self.cpu();
-        self.record(
-            ctx,
-            GET_METRICS_ON,
-            self.conc(),
-            http,
-            c1 - c0,
-            None,
-            CpuSnapshot::default(),
-        );
+        let mut best: [Option<Outcome>; 2] = [None, None];
+        for _round in 0..2 {
+            for (i, server) in servers.iter().enumerate() {
+                let addr = server::addr_of(&server.base)?;
+                let http = self
+                    .timed(addr, self.conc(), make.clone(), Arc::new(|s, _| s == 200))
+                    .await;
+                if best[i].as_ref().is_none_or(|b| http.rps() > b.rps()) {
+                    best[i] = Some(http);
+                }
+            }
+        }
+        for server in servers {
+            server.stop();
+        }
+        let [off, on] = best;
+        for (scenario, http) in [(GET_METRICS_OFF, off), (GET_METRICS_ON, on)] {
+            if let Some(http) = http {
+                self.record(
+                    ctx,
+                    scenario,
+                    self.conc(),
+                    http,
+                    CpuSnapshot::default(),
+                    None,
+                    CpuSnapshot::default(),
+                );
+            }
+        }
         Ok(())
     }
 
