@@ -1595,6 +1595,8 @@ impl Suite {
             ("ends", end),
             ("draft", "draft".to_owned()),
             ("published", "published".to_owned()),
+            ("public", "public".to_owned()),
+            ("private", "private".to_owned()),
             ("cancelled", "cancelled".to_owned()),
             ("confirmed", "confirmed".to_owned()),
             ("waitlisted", "waitlisted".to_owned()),
