@@ -501,3 +501,35 @@ backend_tests! {
         app.get(&format!("/api/v1/events/{event}/stats"), Some(&stranger.token)).await.expect_problem(404);
     }
 }
+
+/// A full batch fits whatever `MAX_BODY_BYTES` says; other bodies keep the configured limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_a_thousand_scans_fits_although_max_body_bytes_is_one_kib() {
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, |c| c.max_body_bytes = 1024)
+        .await
+        .expect("sqlite is always available");
+    let organizer = app.user().await;
+    let event = app.published_event(&organizer.token, json!({})).await;
+    let scans: Vec<Value> = (0..1000)
+        .map(|_| json!({"attendee_id": uuid::Uuid::now_v7(), "scanned_at": "2026-01-02T10:00:00Z"}))
+        .collect();
+    let body = json!({ "scans": scans });
+    assert!(
+        body.to_string().len() > 64 * 1024,
+        "larger than the default limit too"
+    );
+    let answered = check_in(&app, &organizer.token, &event, json!(scans)).await;
+    answered.expect(200);
+    assert_eq!(
+        answered.body["results"].as_array().expect("results").len(),
+        1000
+    );
+    let padded = "x".repeat(2000);
+    app.post(
+        "/api/v1/events",
+        Some(&organizer.token),
+        json!({"title": "T", "description": padded}),
+    )
+    .await
+    .expect_problem(413);
+}
