@@ -307,10 +307,6 @@ impl AttendeeService {
                     .collect();
             let results = scan_results(&scans, &before, &checked);
             if !checked.is_empty() {
-                let event =
-                    repository::events::advance_change_seq(txn, event_id, checked.len() as i64)
-                        .await?
-                        .ok_or(Error::NotFound("event"))?;
                 let recorded = order
                     .iter()
                     .filter_map(|id| checked.get(id))
@@ -321,7 +317,7 @@ impl AttendeeService {
                         )
                     })
                     .collect();
-                changes::record(txn, &event, Some(caller.id), now, recorded).await?;
+                changes::record_advancing(txn, event_id, Some(caller.id), now, recorded).await?;
             }
             Ok(CheckInResults { results })
         }

@@ -61,6 +61,22 @@ pub fn attendance(
         .collect()
 }
 
+/// Records the changes of a write that touched no counter of the event (staff, invitations,
+/// check-ins): advances its `change_seq` by their number, then records them. The caller holds
+/// the event's row lock.
+pub async fn record_advancing(
+    db: &impl ConnectionTrait,
+    event_id: Uuid,
+    actor_id: Option<Uuid>,
+    occurred_at: Timestamp,
+    changes: Vec<Recorded>,
+) -> Result<()> {
+    let event = repository::events::advance_change_seq(db, event_id, changes.len() as i64)
+        .await?
+        .ok_or(Error::NotFound("event"))?;
+    record(db, &event, actor_id, occurred_at, changes).await
+}
+
 /// Records the changes of one write, in the write's transaction.
 ///
 /// `event` is the event row after the write; its `change_seq` is the `seq` of the last of

@@ -188,11 +188,8 @@ impl InvitationService {
             )
             .await?;
             let read = InvitationRead::at(created, now);
-            let event = repository::events::advance_change_seq(txn, event_id, 1)
-                .await?
-                .ok_or(Error::NotFound("event"))?;
             let recorded = vec![Recorded::new(ChangeType::InvitationCreated, &read)];
-            changes::record(txn, &event, Some(caller.id), now, recorded).await?;
+            changes::record_advancing(txn, event_id, Some(caller.id), now, recorded).await?;
             Ok(InvitationCreated {
                 invitation: read,
                 token,
@@ -279,12 +276,9 @@ impl InvitationService {
             let Some(revoked) = repository::invitations::revoke(txn, id, now).await? else {
                 return Ok(());
             };
-            let event = repository::events::advance_change_seq(txn, event_id, 1)
-                .await?
-                .ok_or(Error::NotFound("event"))?;
             let read = InvitationRead::at(revoked, now);
             let recorded = vec![Recorded::new(ChangeType::InvitationRevoked, &read)];
-            changes::record(txn, &event, Some(caller.id), now, recorded).await
+            changes::record_advancing(txn, event_id, Some(caller.id), now, recorded).await
         }
         .await;
         let revoked = commit_or_rollback(write, result).await?;

@@ -164,15 +164,12 @@ async fn record_staff_change(
     actor: &Caller,
     now: UtcDateTime,
 ) -> Result<()> {
-    let event = repository::events::advance_change_seq(txn, event_id, 1)
-        .await?
-        .ok_or(Error::NotFound("event"))?;
     let data = StaffChanged {
         user_id,
         role: role.into(),
     };
     let recorded = vec![Recorded::new(ChangeType::StaffChanged, &data)];
-    changes::record(txn, &event, Some(actor.id), now, recorded).await
+    changes::record_advancing(txn, event_id, Some(actor.id), now, recorded).await
 }
 
 /// Removes every staff role of a user (account deletion), event by event in id order,
